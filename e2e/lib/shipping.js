@@ -3,6 +3,7 @@
 // is the point: every other field of an Order or a User must come from
 // Switchyard through the gateway's query plan.
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { createHash } from 'node:crypto';
@@ -73,7 +74,8 @@ export function shippingSchema() {
 
 // Starts the subgraph on 127.0.0.1 on a free port the kernel picks.
 export async function startShippingSubgraph() {
-  const server = new ApolloServer({ schema: shippingSchema() });
+  // Inline traces are for Apollo's cloud reporting, which a test has no use for.
+  const server = new ApolloServer({ schema: shippingSchema(), plugins: [ApolloServerPluginInlineTraceDisabled()] });
   const { url } = await startStandaloneServer(server, { listen: { host: '127.0.0.1', port: 0 } });
   return { url, stop: () => server.stop() };
 }

@@ -15,7 +15,7 @@ import {
 } from '../lib/shipping.js';
 import { emailsWithRole, postGraphQL, startSwitchyard } from '../lib/switchyard.js';
 
-const log = (msg) => process.stderr.write(`# e2e: ${msg}\n`);
+const log = (msg) => process.stderr.write(`e2e: ${msg}\n`);
 
 // Fails with the errors in the message, so a failure says what the server said.
 function dataOf(res, what) {
