@@ -190,3 +190,104 @@ func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQu
 
 // Count returns the statements run so far.
 func (c *statementCounter) Count() int64 { return c.n.Load() }
+
+// pageOf is what the page walkers need of one page of any connection.
+type pageOf struct {
+	IDs  []string
+	Info switchyard.PageInfo
+}
+
+// maxWalk bounds the page walkers, so a paging bug fails instead of looping.
+const maxWalk = 1000
+
+// walkForward reads a whole list with first=size, following endCursor until
+// hasNextPage is false, checks hasPreviousPage on the way, and returns the ids
+// in list order. between, when not nil, runs after every page.
+func walkForward(t testing.TB, size int, fetch func(switchyard.PageArgs) (pageOf, error), between func()) []string {
+	t.Helper()
+	var ids []string
+	var after *string
+	for i := 0; ; i++ {
+		if i == maxWalk {
+			t.Fatalf("walkForward: more than %d pages", maxWalk)
+		}
+		p, err := fetch(switchyard.PageArgs{First: &size, After: after})
+		if err != nil {
+			t.Fatalf("walkForward page %d: %v", i, err)
+		}
+		if p.Info.HasPreviousPage != (i > 0) {
+			t.Fatalf("walkForward page %d: hasPreviousPage = %v", i, p.Info.HasPreviousPage)
+		}
+		if len(p.IDs) > size || (p.Info.HasNextPage && len(p.IDs) != size) {
+			t.Fatalf("walkForward page %d: %d rows for first=%d, hasNextPage=%v", i, len(p.IDs), size, p.Info.HasNextPage)
+		}
+		ids = append(ids, p.IDs...)
+		if between != nil {
+			between()
+		}
+		if !p.Info.HasNextPage {
+			return ids
+		}
+		after = p.Info.EndCursor
+	}
+}
+
+// walkBackward reads a whole list from its end with last=size, following
+// startCursor until hasPreviousPage is false, checks hasNextPage on the way,
+// and returns the ids in list order.
+func walkBackward(t testing.TB, size int, fetch func(switchyard.PageArgs) (pageOf, error), between func()) []string {
+	t.Helper()
+	var pages [][]string
+	var before *string
+	for i := 0; ; i++ {
+		if i == maxWalk {
+			t.Fatalf("walkBackward: more than %d pages", maxWalk)
+		}
+		p, err := fetch(switchyard.PageArgs{Last: &size, Before: before})
+		if err != nil {
+			t.Fatalf("walkBackward page %d: %v", i, err)
+		}
+		if p.Info.HasNextPage != (i > 0) {
+			t.Fatalf("walkBackward page %d: hasNextPage = %v", i, p.Info.HasNextPage)
+		}
+		if len(p.IDs) > size || (p.Info.HasPreviousPage && len(p.IDs) != size) {
+			t.Fatalf("walkBackward page %d: %d rows for last=%d, hasPreviousPage=%v", i, len(p.IDs), size, p.Info.HasPreviousPage)
+		}
+		pages = append(pages, p.IDs)
+		if between != nil {
+			between()
+		}
+		if !p.Info.HasPreviousPage {
+			break
+		}
+		before = p.Info.StartCursor
+	}
+	var ids []string
+	for i := len(pages) - 1; i >= 0; i-- {
+		ids = append(ids, pages[i]...)
+	}
+	return ids
+}
+
+// userPage and projectPage adapt connections to the page walkers.
+func userPage(c *switchyard.UserConnection, err error) (pageOf, error) {
+	if err != nil {
+		return pageOf{}, err
+	}
+	p := pageOf{Info: c.PageInfo}
+	for _, e := range c.Edges {
+		p.IDs = append(p.IDs, e.Node.ID)
+	}
+	return p, nil
+}
+
+func projectPage(c *switchyard.ProjectConnection, err error) (pageOf, error) {
+	if err != nil {
+		return pageOf{}, err
+	}
+	p := pageOf{Info: c.PageInfo}
+	for _, e := range c.Edges {
+		p.IDs = append(p.IDs, e.Node.ID)
+	}
+	return p, nil
+}
