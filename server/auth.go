@@ -1,0 +1,149 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/switchyard/switchyard"
+)
+
+// Claims are the claims of a Switchyard development token. Only sub is trusted
+// for who the caller is: email and role are there for people reading the token,
+// and the caller's role is read from the user's row on every request.
+type Claims struct {
+	Email string          `json:"email,omitempty"`
+	Role  switchyard.Role `json:"role,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// MinSecretBytes is the shortest HS256 secret accepted in production.
+const MinSecretBytes = 32
+
+// IssueToken signs an HS256 token for user that expires after ttl.
+func IssueToken(secret []byte, user *switchyard.User, ttl time.Duration) (string, error) {
+	if len(secret) == 0 {
+		return "", errors.New("issue token: empty secret")
+	}
+	if ttl <= 0 {
+		return "", errors.New("issue token: ttl must be positive")
+	}
+	now := time.Now()
+	claims := Claims{
+		Email: user.Email,
+		Role:  user.Role,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   user.ID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+}
+
+// authenticator turns a bearer credential into a caller.
+type authenticator struct {
+	secret  []byte
+	callers switchyard.CallerResolver
+}
+
+// errNoCredential means the request carries no credential: an anonymous caller.
+var errNoCredential = errors.New("no credential")
+
+// authenticate verifies an Authorization value ("Bearer <JWT>") and resolves
+// its subject to the caller as of now, so a deleted user or a changed role
+// applies on the next request rather than when the token expires. It returns
+// an EUNAUTHENTICATED error for a bad credential, and the resolver's error
+// (say, INTERNAL with the database down) otherwise.
+func (a *authenticator) authenticate(ctx context.Context, authorization string) (*switchyard.Caller, error) {
+	authorization = strings.TrimSpace(authorization)
+	if authorization == "" {
+		return nil, errNoCredential
+	}
+	scheme, raw, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
+		return nil, switchyard.Errorf(switchyard.EUNAUTHENTICATED, `the Authorization header must be "Bearer <token>"`)
+	}
+	var claims Claims
+	_, err := jwt.ParseWithClaims(strings.TrimSpace(raw), &claims, func(*jwt.Token) (any, error) {
+		return a.secret, nil
+	},
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(5*time.Second),
+	)
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, switchyard.Errorf(switchyard.EUNAUTHENTICATED, "token expired")
+	case err != nil:
+		return nil, switchyard.Errorf(switchyard.EUNAUTHENTICATED, "invalid token")
+	case claims.Subject == "":
+		return nil, switchyard.Errorf(switchyard.EUNAUTHENTICATED, "invalid token: no subject")
+	}
+	caller, err := a.callers.ResolveCaller(ctx, claims.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if caller.ExpiresAt.IsZero() && claims.ExpiresAt != nil {
+		c := *caller
+		c.ExpiresAt = claims.ExpiresAt.Time
+		caller = &c
+	}
+	return caller, nil
+}
+
+// middleware authenticates HTTP requests. No Authorization header is an
+// anonymous caller; a bad or expired token is refused with 401 before any
+// GraphQL runs, so a client never mistakes a typo in its token for "no data".
+func (a *authenticator) middleware(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			caller, err := a.authenticate(r.Context(), r.Header.Get("Authorization"))
+			switch {
+			case errors.Is(err, errNoCredential):
+				next.ServeHTTP(w, r)
+			case err == nil:
+				next.ServeHTTP(w, r.WithContext(switchyard.NewContextWithCaller(r.Context(), caller)))
+			case switchyard.ErrorCode(err) == switchyard.EUNAUTHENTICATED:
+				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+				writeError(w, http.StatusUnauthorized, switchyard.EUNAUTHENTICATED, switchyard.ErrorMessage(err))
+			default:
+				writeInternal(w, r, log, fmt.Errorf("authenticate: %w", err))
+			}
+		})
+	}
+}
+
+// websocketInit authenticates a websocket from its connection_init payload,
+// {"Authorization": "Bearer <token>"}: browsers cannot set headers on a
+// websocket. A payload without one keeps whatever the upgrade request's own
+// header established (or the anonymous caller). A bad token closes the socket
+// with 4403, as graphql-transport-ws recommends.
+func (a *authenticator) websocketInit(log *slog.Logger) transport.WebsocketInitFunc {
+	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		caller, err := a.authenticate(ctx, p.Authorization())
+		switch {
+		case errors.Is(err, errNoCredential):
+			return ctx, nil, nil
+		case err == nil:
+			return switchyard.NewContextWithCaller(ctx, caller), nil, nil
+		case switchyard.ErrorCode(err) == switchyard.EUNAUTHENTICATED:
+			ctx = transport.WithWebsocketCloseCode(ctx, 4403)
+			ctx = transport.AppendCloseReason(ctx, "Forbidden: "+switchyard.ErrorMessage(err))
+			return ctx, nil, err
+		default:
+			id := RequestIDFromContext(ctx)
+			log.ErrorContext(ctx, "websocket: authenticate", "request_id", id, "error", err.Error())
+			ctx = transport.WithWebsocketCloseCode(ctx, 1011)
+			ctx = transport.AppendCloseReason(ctx, "internal error; request id "+id)
+			return ctx, nil, fmt.Errorf("%s; request id %s", internalMessage, id)
+		}
+	}
+}

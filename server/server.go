@@ -1,0 +1,203 @@
+// Package server is everything net/http in Switchyard: the GraphQL endpoint
+// with its transports (POST, GET, WebSocket, SSE), authentication, limits,
+// error presentation, health and readiness, the playground and the web app.
+//
+// Use:
+//
+//	srv, err := server.New(cfg, deps)
+//	httpServer := &http.Server{Handler: srv}
+//	httpServer.RegisterOnShutdown(srv.CloseStreams)
+//
+// http.Server.Shutdown drains ordinary requests but never touches hijacked
+// websockets or long SSE responses; CloseStreams ends those.
+package server
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/switchyard/switchyard"
+	"github.com/switchyard/switchyard/graph"
+	"github.com/switchyard/switchyard/resolvers"
+)
+
+// Config tunes the server. Zero values take the defaults noted.
+type Config struct {
+	// JWTSecret verifies HS256 bearer tokens. Required.
+	JWTSecret []byte
+	// Logger receives internal errors and the access log; default slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes bounds a request body; default 1 MiB.
+	MaxBodyBytes int64
+	// ComplexityLimit bounds an operation's cost, where a connection costs its
+	// children times its page size; default 10000.
+	ComplexityLimit int
+	// DepthLimit bounds how deeply an operation nests fields; default 12.
+	DepthLimit int
+	// QueryCacheSize is how many parsed documents are kept; default 1000.
+	QueryCacheSize int
+	// APQCacheSize is how many automatic persisted queries are kept; default 1000.
+	APQCacheSize int
+	// AllowedOrigins are browser origins, besides the server's own, that may
+	// open websockets; "*" allows any.
+	AllowedOrigins []string
+	// KeepAlive is the interval of websocket and SSE keep-alive messages;
+	// default 10s.
+	KeepAlive time.Duration
+	// ReadyTimeout bounds /readyz's pings; default 2s.
+	ReadyTimeout time.Duration
+}
+
+// Deps are what the server serves.
+type Deps struct {
+	Resolver *resolvers.Resolver
+	// Callers turns a token's subject into the current caller.
+	Callers switchyard.CallerResolver
+	// Checks are the dependencies /readyz reports on.
+	Checks []Check
+	// Web is the built web app (index.html at its root); nil serves a small
+	// page that links to the playground.
+	Web fs.FS
+}
+
+// Server is Switchyard's HTTP handler.
+type Server struct {
+	handler     http.Handler
+	streams     context.Context
+	stopStreams context.CancelFunc
+}
+
+// New builds the handler. It fails only on a configuration that cannot work.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if len(cfg.JWTSecret) == 0 {
+		return nil, errors.New("server: JWTSecret is required")
+	}
+	if deps.Resolver == nil || deps.Callers == nil {
+		return nil, errors.New("server: Resolver and Callers are required")
+	}
+	cfg.defaults()
+	log := cfg.Logger
+	auth := &authenticator{secret: cfg.JWTSecret, callers: deps.Callers}
+
+	s := &Server{}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
+
+	gql := newGraphQL(cfg, deps.Resolver, auth)
+	var graphqlEndpoint http.Handler = gql
+	graphqlEndpoint = s.endWithStreams(graphqlEndpoint)
+	graphqlEndpoint = auth.middleware(log)(graphqlEndpoint)
+	graphqlEndpoint = limitBody(cfg.MaxBodyBytes)(graphqlEndpoint)
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", graphqlEndpoint)
+	mux.Handle("GET /playground", playground.Handler("Switchyard", "/graphql",
+		playground.WithGraphiqlEnablePluginExplorer(true),
+		playground.WithStoragePrefix("switchyard"),
+	))
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("GET /readyz", readyz(deps.Checks, cfg.ReadyTimeout))
+	mux.Handle("GET /", webApp(deps.Web))
+
+	s.handler = requestID(accessLog(log)(recoverHTTP(log)(mux)))
+	return s, nil
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.ComplexityLimit <= 0 {
+		c.ComplexityLimit = 10_000
+	}
+	if c.DepthLimit <= 0 {
+		c.DepthLimit = 12
+	}
+	if c.QueryCacheSize <= 0 {
+		c.QueryCacheSize = 1000
+	}
+	if c.APQCacheSize <= 0 {
+		c.APQCacheSize = 1000
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = 10 * time.Second
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 2 * time.Second
+	}
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// CloseStreams ends every open websocket and SSE stream; pass it to
+// http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() { s.stopStreams() }
+
+// endWithStreams ties long-lived requests (websocket upgrades, SSE) to the
+// server's stream context, so CloseStreams ends them; gqlgen closes a
+// websocket with "terminated" when its context ends.
+func (s *Server) endWithStreams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" && !acceptsEventStream(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(s.streams, cancel)
+		defer stop()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// newGraphQL configures gqlgen explicitly; NewDefaultServer is for examples.
+func newGraphQL(cfg Config, res *resolvers.Resolver, auth *authenticator) *handler.Server {
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{
+		Resolvers:  res,
+		Complexity: complexity(),
+	}))
+
+	srv.AddTransport(transport.Websocket{
+		Implementation:        newGorillaWebsocket(cfg.AllowedOrigins),
+		KeepAlivePingInterval: cfg.KeepAlive,
+		InitTimeout:           10 * time.Second,
+		InitFunc:              auth.websocketInit(cfg.Logger),
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	// SSE before POST: an SSE request is a POST too, told apart by its Accept.
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: cfg.KeepAlive})
+	srv.AddTransport(transport.POST{})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](cfg.QueryCacheSize))
+	// Introspection stays on: the playground needs it, and so does
+	// federation's _service { sdl }.
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
+	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	srv.Use(depthLimit{max: cfg.DepthLimit})
+
+	srv.SetErrorPresenter(presentError(cfg.Logger))
+	srv.SetRecoverFunc(recoverPanic)
+
+	// Loaders are per operation, not per HTTP request: a websocket carries
+	// many operations, and each must read with fresh caches.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(res.WithLoaders(ctx))
+	})
+	return srv
+}
