@@ -143,8 +143,7 @@ func (s *OrderService) CreateOrder(ctx context.Context, input switchyard.OrderCr
 			o.ID, positions, skus, names, quantities, prices, totals); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO order_status_changes (order_id, from_status, to_status, actor_id) VALUES ($1, NULL, $2, $3)`,
-			o.ID, string(switchyard.OrderPending), actorID(c)); err != nil {
+		if err := insertOrderStatusChange(ctx, tx, c, o.ID, nil, switchyard.OrderPending, nil); err != nil {
 			return err
 		}
 		if err := insertOrderEvent(ctx, tx, c, switchyard.EventOrderCreated, o, newOrderEventData(o)); err != nil {
@@ -294,6 +293,22 @@ func (s *OrderService) CancelOrder(ctx context.Context, id string, reason *strin
 	return updated, nil
 }
 
+// insertOrderStatusChange appends to an order's history. A caller that is
+// not a users row (a system principal, like an admin acting for a job) is
+// recorded as the system, a NULL actor, rather than failing the change on
+// the foreign key.
+func insertOrderStatusChange(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, orderID string, from *switchyard.OrderStatus, to switchyard.OrderStatus, note *string) error {
+	var fromText *string
+	if from != nil {
+		f := string(*from)
+		fromText = &f
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO order_status_changes (order_id, from_status, to_status, note, actor_id)
+		VALUES ($1, $2, $3, $4, (SELECT u.id FROM users u WHERE u.id = $5::uuid))`,
+		orderID, fromText, string(to), note, actorID(c))
+	return err
+}
+
 // changeOrderStatus writes a checked step: the new status, the history entry
 // and the order.status_changed event.
 func changeOrderStatus(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, cur *switchyard.Order, to switchyard.OrderStatus, note *string) (*switchyard.Order, error) {
@@ -302,8 +317,8 @@ func changeOrderStatus(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, cur
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO order_status_changes (order_id, from_status, to_status, note, actor_id) VALUES ($1, $2, $3, $4, $5)`,
-		o.ID, string(cur.Status), string(to), note, actorID(c)); err != nil {
+	from := cur.Status
+	if err := insertOrderStatusChange(ctx, tx, c, o.ID, &from, to, note); err != nil {
 		return nil, err
 	}
 	data := newOrderEventData(o)
