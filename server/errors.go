@@ -95,9 +95,13 @@ func writeErrorExt(w http.ResponseWriter, status int, message string, ext map[st
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []any{map[string]any{"message": message, "extensions": ext}},
-	})
+	type entry struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	}
+	_ = json.NewEncoder(w).Encode(struct {
+		Errors []entry `json:"errors"`
+	}{[]entry{{message, ext}}})
 }
 
 // writeInternal logs err with the request id and answers 500 with only the id.

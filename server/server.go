@@ -108,7 +108,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("GET /readyz", readyz(deps.Checks, cfg.ReadyTimeout))
-	mux.Handle("GET /", webApp(deps.Web))
+	mux.Handle("/", webApp(deps.Web))
 
 	s.handler = requestID(accessLog(log)(recoverHTTP(log)(mux)))
 	return s, nil

@@ -12,6 +12,21 @@ import (
 // extension are client-side routes and get index.html; a missing asset
 // (with an extension) is a plain 404 so a broken build is noticed.
 func webApp(dist fs.FS) http.Handler {
+	return onlyGET(serveWeb(dist))
+}
+
+func onlyGET(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func serveWeb(dist fs.FS) http.Handler {
 	if dist == nil {
 		return http.HandlerFunc(placeholderPage)
 	}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/switchyard/switchyard/migrations"
+	"github.com/switchyard/switchyard/postgres"
+	"github.com/switchyard/switchyard/resolvers"
+	"github.com/switchyard/switchyard/server"
+)
+
+// shutdownTimeout is how long in-flight requests get to finish after a signal.
+const shutdownTimeout = 15 * time.Second
+
+func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", cfg.Addr, "listen address (overrides SWITCHYARD_ADDR)")
+	migrate := fs.Bool("migrate", false, "apply pending migrations before serving")
+	if help, err := parseFlags(fs, args, "serve [--addr :8080] [--migrate]", stdout, stderr); help || err != nil {
+		return err
+	}
+
+	log := newLogger(cfg, stderr)
+	if cfg.DevJWTSecret {
+		fmt.Fprint(stderr, devSecretWarning)
+	}
+
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if *migrate {
+		applied, err := migrations.Up(ctx, db.Pool())
+		if err != nil {
+			return err
+		}
+		log.Info("migrations applied", "count", len(applied))
+	}
+
+	checks := []server.Check{{Name: "postgres", Pinger: db}}
+	if cfg.RedisURL != "" {
+		rp, err := newRedisPinger(cfg.RedisURL)
+		if err != nil {
+			return err
+		}
+		defer rp.Close()
+		checks = append(checks, server.Check{Name: "redis", Pinger: rp})
+	}
+
+	users := postgres.NewUserService(db)
+	srv, err := server.New(server.Config{
+		JWTSecret: cfg.JWTSecret,
+		Logger:    log,
+	}, server.Deps{
+		Resolver: &resolvers.Resolver{
+			Users:    users,
+			Projects: postgres.NewProjectService(db),
+			Orders:   postgres.NewOrderService(db),
+		},
+		Callers: users,
+		Checks:  checks,
+		Web:     webDist(),
+	})
+	if err != nil {
+		return err
+	}
+
+	httpServer := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No WriteTimeout: websockets and SSE streams live for hours.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	httpServer.RegisterOnShutdown(srv.CloseStreams)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- httpServer.Serve(ln) }()
+	base := "http://" + displayAddr(ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String(), "graphql", base+"/graphql", "playground", base+"/playground")
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", shutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		_ = httpServer.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	if cfg.Production {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// displayAddr turns a listen address into one a browser can open: ":8080"
+// and "0.0.0.0:8080" become "localhost:8080".
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// hintURL is displayAddr for a configured address that is not listening.
+func hintURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://localhost:8080"
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
