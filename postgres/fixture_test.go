@@ -60,7 +60,15 @@ var userSeq atomic.Int64
 // a unique email derived from the name, as an admin.
 func mustCreateUser(t testing.TB, users *UserService, name string, role switchyard.Role) *switchyard.User {
 	t.Helper()
-	slug := strings.ToLower(strings.Join(strings.Fields(name), "."))
+	slug := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r == ' ':
+			return '.'
+		}
+		return -1
+	}, strings.ToLower(strings.TrimSpace(name)))
 	if slug == "" {
 		slug = "user"
 	}
