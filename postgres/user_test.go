@@ -201,7 +201,9 @@ func TestUserWriteAccess(t *testing.T) {
 }
 
 // randomTag makes emails unique across tests and runs.
-func randomTag() string { return strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.FormatInt(userSeq.Add(1), 10) }
+func randomTag() string {
+	return strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.FormatInt(userSeq.Add(1), 10)
+}
 
 func TestFindUserByIDEdgeCases(t *testing.T) {
 	t.Parallel()
