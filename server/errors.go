@@ -21,7 +21,7 @@ const internalMessage = "internal error"
 
 // presentError maps errors to the error vocabulary once, for every transport:
 // switchyard errors keep their message and get extensions.code (and
-// extensions.field for input errors); errors gqlgen raises itself (parse,
+// extensions.field when they name an input field); errors gqlgen raises itself (parse,
 // validation, limits, bad argument values) are the client's and pass through;
 // everything else is internal: logged with the request id, and the client sees
 // only "internal error" and that id.
@@ -31,7 +31,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		var se *switchyard.Error
 		if errors.As(err, &se) && se.Code != switchyard.EINTERNAL {
 			ext := map[string]any{"code": se.Code}
-			if se.Code == switchyard.EINVALID && se.Field != "" {
+			// Input errors name the field at fault; so may a NOT_FOUND for a
+			// referenced id (input.projectId), which helps just as much.
+			if se.Field != "" {
 				ext["field"] = se.Field
 			}
 			return &gqlerror.Error{Message: se.Message, Path: gqlErr.Path, Locations: gqlErr.Locations, Extensions: ext}
