@@ -107,7 +107,9 @@ func TestMutations(t *testing.T) {
 			setup: func(e *env, w *world) map[string]any { return map[string]any{"id": w.p1.ID, "user": w.alice.ID} },
 			query: `mutation($id: ID!, $user: ID!) { addProjectMember(projectId: $id, userId: $user) { id } }`, code: "BAD_USER_INPUT", field: "userId"},
 		{name: "addProjectMember unknown user", as: alice,
-			setup: func(e *env, w *world) map[string]any { return map[string]any{"id": w.p1.ID, "user": "00000000-0000-4000-8000-000000000000"} },
+			setup: func(e *env, w *world) map[string]any {
+				return map[string]any{"id": w.p1.ID, "user": "00000000-0000-4000-8000-000000000000"}
+			},
 			query: `mutation($id: ID!, $user: ID!) { addProjectMember(projectId: $id, userId: $user) { id } }`, code: "NOT_FOUND"},
 		{name: "addProjectMember by member", as: bob,
 			setup: func(e *env, w *world) map[string]any { return map[string]any{"id": w.p1.ID, "user": w.dave.ID} },
