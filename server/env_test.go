@@ -304,3 +304,5 @@ func (s *syncBuffer) Len() int {
 	defer s.mu.Unlock()
 	return s.b.Len()
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -24,9 +24,8 @@ import (
 func limitBody(max int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Body == nil || r.Body == http.NoBody {
-				next.ServeHTTP(w, r)
-				return
+			if r.Body == nil {
+				r.Body = http.NoBody
 			}
 			tooLarge := func() {
 				writeError(w, http.StatusRequestEntityTooLarge, switchyard.EINVALID,

@@ -188,8 +188,9 @@ func newGraphQL(cfg Config, res *resolvers.Resolver, auth *authenticator) *handl
 	// federation's _service { sdl }.
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
-	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	// Depth first: it is the cheaper check and the clearer message.
 	srv.Use(depthLimit{max: cfg.DepthLimit})
+	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic)
