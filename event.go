@@ -18,12 +18,16 @@ const (
 	EventOrderCreated         = "order.created"
 	EventOrderStatusChanged   = "order.status_changed"
 	EventOrderShipmentSet     = "order.shipment_set"
+	EventNotificationCreated  = "notification.created"
 )
 
 // Event is one committed change in the event log (the outbox). Realtime
 // delivery, search indexing, outbound webhooks and notifications all follow it.
 type Event struct {
-	ID          int64
+	ID int64
+	// Seq is the event's place in the publication sequence, assigned by the
+	// relay in commit order; 0 until then. Cursors clients see encode Seq.
+	Seq         int64
 	Type        string
 	SubjectType string // "order", "project", "user"
 	SubjectID   string
