@@ -188,10 +188,9 @@ func orderFilterSQL(f switchyard.OrderFilter, ps *params) string {
 		}
 		conds = append(conds, "o.status = ANY("+ps.add(statuses)+"::text[])")
 	}
-	// createdAfter is inclusive and createdBefore exclusive, so consecutive
-	// ranges cover every instant exactly once.
+	// Both bounds are strict, as the words say and as UserFilter's are.
 	if f.CreatedAfter != nil {
-		conds = append(conds, "o.created_at >= "+ps.add(*f.CreatedAfter)+"::timestamptz")
+		conds = append(conds, "o.created_at > "+ps.add(*f.CreatedAfter)+"::timestamptz")
 	}
 	if f.CreatedBefore != nil {
 		conds = append(conds, "o.created_at < "+ps.add(*f.CreatedBefore)+"::timestamptz")

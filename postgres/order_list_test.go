@@ -346,10 +346,10 @@ func TestFindOrdersFiltersAndCounts(t *testing.T) {
 		{"other project", switchyard.OrderFilter{ProjectID: &f.OtherProject.ID}, func(o listedOrder) bool { return o.ProjectID == f.OtherProject.ID }},
 		{"malformed project id", switchyard.OrderFilter{ProjectID: ptr("p1")}, func(listedOrder) bool { return false }},
 		{"customer", switchyard.OrderFilter{CustomerID: &f.Customer.ID}, func(o listedOrder) bool { return o.CustomerID == f.Customer.ID }},
-		{"created after, inclusive", switchyard.OrderFilter{CreatedAfter: ptr(day(2))}, func(o listedOrder) bool { return !o.CreatedAt.Before(day(2)) }},
+		{"created after, exclusive", switchyard.OrderFilter{CreatedAfter: ptr(day(2))}, func(o listedOrder) bool { return o.CreatedAt.After(day(2)) }},
 		{"created before, exclusive", switchyard.OrderFilter{CreatedBefore: ptr(day(2))}, func(o listedOrder) bool { return o.CreatedAt.Before(day(2)) }},
 		{"created window", switchyard.OrderFilter{CreatedAfter: ptr(day(1)), CreatedBefore: ptr(day(4))},
-			func(o listedOrder) bool { return !o.CreatedAt.Before(day(1)) && o.CreatedAt.Before(day(4)) }},
+			func(o listedOrder) bool { return o.CreatedAt.After(day(1)) && o.CreatedAt.Before(day(4)) }},
 		// As text "100.00" < "9.99"; as numbers it is not.
 		{"min total is numeric", switchyard.OrderFilter{MinTotal: dec("10.00")}, func(o listedOrder) bool { return o.Total.Cmp(rat("10")) >= 0 }},
 		{"max total is numeric", switchyard.OrderFilter{MaxTotal: dec("10")}, func(o listedOrder) bool { return o.Total.Cmp(rat("10")) <= 0 }},

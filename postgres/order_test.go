@@ -682,7 +682,7 @@ func TestOrderAuthorizationMatrix(t *testing.T) {
 			return visible(connHas(conn, o.ID))
 		}},
 		{"CountOrders", switchyard.OrderPending, false, func(ctx context.Context, o *switchyard.Order) error {
-			n, err := svc.CountOrders(ctx, switchyard.OrderFilter{CustomerID: &o.CustomerID, CreatedAfter: &o.CreatedAt, CreatedBefore: ptr(o.CreatedAt.Add(time.Microsecond))})
+			n, err := svc.CountOrders(ctx, switchyard.OrderFilter{CustomerID: &o.CustomerID, CreatedAfter: ptr(o.CreatedAt.Add(-time.Microsecond)), CreatedBefore: ptr(o.CreatedAt.Add(time.Microsecond))})
 			if err != nil {
 				return err
 			}
