@@ -12,6 +12,12 @@ import (
 )
 
 // ProjectService implements switchyard.ProjectService.
+//
+// DELETED projects stay for the record (their orders keep pointing at them).
+// Only admins can read them, and changing one answers ECONFLICT, except that
+// deleting it again changes nothing. Deleting a project writes a
+// project.updated event whose data has status DELETED: there is no separate
+// event type for it.
 type ProjectService struct {
 	db *DB
 }
@@ -411,12 +417,14 @@ func (s *ProjectService) CreateProject(ctx context.Context, input switchyard.Pro
 
 // lockProject reads the project with id readable by c, checks that c may
 // change it, and locks its row until tx ends, so concurrent changes to one
-// project and its members apply one after the other. A DELETED project (which
+// project and its members apply one after the other. NO KEY UPDATE rather
+// than UPDATE: it serializes those changes just as well without making order
+// inserts, whose foreign key check share-locks the project, wait for them. A DELETED project (which
 // only admins can read) is kept for the record and refuses changes with
 // ECONFLICT unless allowDeleted.
 func lockProject(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, id string, allowDeleted bool) (*switchyard.Project, error) {
 	var ps params
-	q := fmt.Sprintf(`SELECT %s FROM projects p WHERE p.id = %s AND %s FOR UPDATE OF p`, projectColumns, ps.add(id), canReadProject(c, "p", &ps))
+	q := fmt.Sprintf(`SELECT %s FROM projects p WHERE p.id = %s AND %s FOR NO KEY UPDATE OF p`, projectColumns, ps.add(id), canReadProject(c, "p", &ps))
 	p, err := scanProject(tx.QueryRow(ctx, q, ps...))
 	if isNoRows(err) {
 		return nil, projectNotFound()

@@ -300,10 +300,12 @@ func emptyToNil(s *string) *string {
 
 // lockUser reads the non-deleted user with id readable by c and locks its
 // row until tx ends, so concurrent changes to one user apply one after the
-// other.
+// other. The lock also conflicts with the share locks CreateProject and
+// AddProjectMember take on the user they name, so neither can slip past a
+// deletion; it does not block foreign key checks of unrelated inserts.
 func lockUser(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, id string) (*switchyard.User, error) {
 	var ps params
-	q := fmt.Sprintf(`SELECT %s FROM users u WHERE u.id = %s AND u.deleted_at IS NULL AND %s FOR UPDATE OF u`,
+	q := fmt.Sprintf(`SELECT %s FROM users u WHERE u.id = %s AND u.deleted_at IS NULL AND %s FOR NO KEY UPDATE OF u`,
 		userColumns, ps.add(id), canReadUser(c, "u", &ps))
 	u, err := scanUser(tx.QueryRow(ctx, q, ps...))
 	if isNoRows(err) {

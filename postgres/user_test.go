@@ -899,3 +899,31 @@ func TestUserPaginationUnderInserts(t *testing.T) {
 func allUsersAsAdmin(t testing.TB, users *UserService) []string {
 	return allUsers(t, users, adminCtx(context.Background()), switchyard.UserFilter{})
 }
+
+// TestDeleteUserRacesAddMember: a deleted user never keeps a membership,
+// however deletion and adding interleave.
+func TestDeleteUserRacesAddMember(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := adminCtx(context.Background())
+	for i := 0; i < 15; i++ {
+		u := mustCreateUser(t, w.Users, "Joiner", "")
+		var wg sync.WaitGroup
+		var delErr, addErr error
+		wg.Add(2)
+		go func() { defer wg.Done(); delErr = w.Users.DeleteUser(ctx, u.ID) }()
+		go func() { defer wg.Done(); _, addErr = w.Projects.AddProjectMember(ctx, w.Project.ID, u.ID) }()
+		wg.Wait()
+		if delErr != nil {
+			t.Fatalf("round %d: delete: %v", i, delErr)
+		}
+		if addErr != nil && switchyard.ErrorCode(addErr) != switchyard.ENOTFOUND {
+			t.Fatalf("round %d: add: %v", i, addErr)
+		}
+	}
+	var stale int
+	if err := w.DB.Pool().QueryRow(context.Background(), `SELECT count(*) FROM project_members pm JOIN users u ON u.id = pm.user_id
+		WHERE u.deleted_at IS NOT NULL`).Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("%d memberships of deleted users (%v)", stale, err)
+	}
+}
