@@ -225,7 +225,7 @@ func (s *ProjectService) FindProjectsByMembers(ctx context.Context, userIDs []st
 	if err != nil {
 		return nil, err
 	}
-	ks := keyset{key: mustProjectSortKey(), args: page}
+	ks := keyset{key: defaultProjectSortKey(), args: page}
 	var ps params
 	cond, orderBy, limit, err := ks.clause(&ps)
 	if err != nil {
@@ -266,7 +266,8 @@ func (s *ProjectService) FindProjectsByMembers(ctx context.Context, userIDs []st
 	return out, nil
 }
 
-func mustProjectSortKey() sortKey {
+// defaultProjectSortKey is newest first, the order of lists that take none.
+func defaultProjectSortKey() sortKey {
 	k, _ := projectSortKey(switchyard.ProjectOrder{})
 	return k
 }
