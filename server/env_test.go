@@ -39,9 +39,10 @@ type env struct {
 }
 
 type envOptions struct {
-	dsn     string // default: a fresh database
-	callers switchyard.CallerResolver
-	cfg     server.Config
+	dsn        string // default: a fresh database
+	callers    switchyard.CallerResolver
+	cfg        server.Config
+	loaderWait time.Duration
 }
 
 type envOption func(*envOptions)
@@ -54,6 +55,12 @@ func withDSN(dsn string) envOption { return func(o *envOptions) { o.dsn = dsn } 
 func withCallers(c switchyard.CallerResolver) envOption { return func(o *envOptions) { o.callers = c } }
 
 func withConfig(f func(*server.Config)) envOption { return func(o *envOptions) { f(&o.cfg) } }
+
+// withLoaderWait widens the loaders' batching window. Tests that count
+// statements use it: on a loaded machine (2 cores, -race, parallel tests) the
+// last sibling of a 60-row level can start after the default window closed,
+// which would split a batch for reasons that have nothing to do with N+1.
+func withLoaderWait(d time.Duration) envOption { return func(o *envOptions) { o.loaderWait = d } }
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -82,7 +89,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	cfg.JWTSecret = testSecret
 	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := server.New(cfg, server.Deps{
-		Resolver: &resolvers.Resolver{Users: e.users, Projects: e.projects, Orders: e.orders},
+		Resolver: &resolvers.Resolver{Users: e.users, Projects: e.projects, Orders: e.orders, LoaderWait: o.loaderWait},
 		Callers:  callers,
 		Checks:   []server.Check{{Name: "postgres", Pinger: db}},
 	})
@@ -214,7 +221,7 @@ var emailSeq atomic.Int64
 
 func (e *env) mustUser(name string, role switchyard.Role) *switchyard.User {
 	e.t.Helper()
-	email := fmt.Sprintf("%s.%d@example.com", strings.ToLower(name), emailSeq.Add(1))
+	email := fmt.Sprintf("%s.%d@example.com", strings.ReplaceAll(strings.ToLower(name), " ", "."), emailSeq.Add(1))
 	u, err := e.users.CreateUser(adminCtx(), switchyard.UserCreate{Email: email, Name: name, Role: role})
 	if err != nil {
 		e.t.Fatalf("create user %s: %v", name, err)
