@@ -15,16 +15,16 @@ const (
 // in the same transaction as the change, with its own notification.created
 // event, so it is delivered live exactly when the change commits.
 type Notification struct {
-	ID     string
-	UserID string
-	Kind   string
-	Title  string
-	Body   string
+	ID     string `json:"id"`
+	UserID string `json:"userId"`
+	Kind   string `json:"kind"`
+	Title  string `json:"title"`
+	Body   string `json:"body"`
 	// SubjectType is "order" or "project"; SubjectID names it.
-	SubjectType string
-	SubjectID   string
-	ReadAt      *time.Time
-	CreatedAt   time.Time
+	SubjectType string     `json:"subjectType"`
+	SubjectID   string     `json:"subjectId"`
+	ReadAt      *time.Time `json:"readAt"`
+	CreatedAt   time.Time  `json:"createdAt"`
 }
 
 // NotificationConnection is one page of notifications.

@@ -73,16 +73,16 @@ func ValidateTransition(field string, from, to OrderStatus) error {
 // Order is a customer's order in a project. Number is human-readable and unique
 // ("SO-000123"); Total is computed by the server from the items.
 type Order struct {
-	ID         string
-	Number     string
-	ProjectID  string
-	CustomerID string
-	Status     OrderStatus
-	Currency   string
-	Total      Decimal
-	Shipment   *Shipment
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	ID         string      `json:"id"`
+	Number     string      `json:"number"`
+	ProjectID  string      `json:"projectId"`
+	CustomerID string      `json:"customerId"`
+	Status     OrderStatus `json:"status"`
+	Currency   string      `json:"currency"`
+	Total      Decimal     `json:"total"`
+	Shipment   *Shipment   `json:"shipment"`
+	CreatedAt  time.Time   `json:"createdAt"`
+	UpdatedAt  time.Time   `json:"updatedAt"`
 }
 
 // TotalMoney returns the order's total with its currency.
@@ -112,9 +112,9 @@ type OrderStatusChange struct {
 
 // Shipment is how an order travels to its customer.
 type Shipment struct {
-	Carrier           string
-	TrackingNumber    string
-	EstimatedDelivery *time.Time
+	Carrier           string     `json:"carrier"`
+	TrackingNumber    string     `json:"trackingNumber"`
+	EstimatedDelivery *time.Time `json:"estimatedDelivery"`
 }
 
 // Validate normalizes the shipment and returns EINVALID naming the bad field.

@@ -23,13 +23,13 @@ func (s ProjectStatus) Valid() bool {
 
 // Project groups orders and integrations under one owner and its members.
 type Project struct {
-	ID          string
-	Name        string
-	Description *string
-	Status      ProjectStatus
-	OwnerID     string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID          string        `json:"id"`
+	Name        string        `json:"name"`
+	Description *string       `json:"description"`
+	Status      ProjectStatus `json:"status"`
+	OwnerID     string        `json:"ownerId"`
+	CreatedAt   time.Time     `json:"createdAt"`
+	UpdatedAt   time.Time     `json:"updatedAt"`
 }
 
 // ProjectFilter narrows a list of projects. Zero fields do not filter.

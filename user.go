@@ -10,13 +10,13 @@ import (
 
 // User is a person who signs in: an admin, a project owner or member, a customer.
 type User struct {
-	ID        string
-	Email     string
-	Name      string
-	AvatarURL *string
-	Role      Role
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	AvatarURL *string   `json:"avatarUrl"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // UserFilter narrows a list of users. Zero fields do not filter.
