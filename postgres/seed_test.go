@@ -374,6 +374,46 @@ func TestSeedOrdersAgreeWithTheDomain(t *testing.T) {
 	}
 }
 
+// TestSeedBlocksDoNotDependOnScale is the property top-ups rest on, checked
+// without a database: a smaller world is a prefix of a larger one, and a
+// block's orders are the same in both.
+func TestSeedBlocksDoNotDependOnScale(t *testing.T) {
+	t.Parallel()
+	small, large := buildSeedWorld(seedTestNow, 3), buildSeedWorld(seedTestNow, 21)
+	if !reflect.DeepEqual(small.users, large.users[:len(small.users)]) {
+		t.Error("users of the first blocks differ between scales")
+	}
+	if !reflect.DeepEqual(small.projects, large.projects[:len(small.projects)]) {
+		t.Error("projects of the first blocks differ between scales")
+	}
+	if !reflect.DeepEqual(small.members, large.members[:len(small.members)]) {
+		t.Error("memberships of the first blocks differ between scales")
+	}
+	if !reflect.DeepEqual(small.buildOrders(2), large.buildOrders(2)) {
+		t.Error("block 2's orders differ between scales")
+	}
+	if len(large.projects) != 5 {
+		t.Errorf("scale 21 has %d projects, want 5", len(large.projects))
+	}
+	emails := map[string]bool{}
+	for _, u := range large.users {
+		in := switchyard.UserCreate{Email: u.email, Name: u.name, AvatarURL: &u.avatar, Role: u.role}
+		if err := in.Validate(); err != nil || in.Email != u.email {
+			t.Errorf("user %q: the API would refuse or change it: %v", u.email, err)
+		}
+		if emails[u.email] {
+			t.Errorf("email %s is used twice", u.email)
+		}
+		emails[u.email] = true
+	}
+	for _, p := range large.projects {
+		in := switchyard.ProjectCreate{Name: p.name, Description: &p.description}
+		if err := in.Validate(); err != nil {
+			t.Errorf("project %q: the API would refuse it: %v", p.name, err)
+		}
+	}
+}
+
 func TestSeedAmount(t *testing.T) {
 	tests := []struct {
 		minor int64
