@@ -1,6 +1,11 @@
 package main
 
-import "io/fs"
+import (
+	"io/fs"
 
-// webDist is the built web app, or nil until the web package exists.
-func webDist() fs.FS { return nil }
+	"github.com/switchyard/switchyard/web"
+)
+
+// webDist is the embedded web app. A checkout that has not built it holds no
+// index.html, and the server then serves a page linking to the playground.
+func webDist() fs.FS { return web.FS() }
