@@ -53,9 +53,9 @@ type SeedLogin struct {
 
 // SeedResult says what Seed did.
 type SeedResult struct {
-	// Scale is the scale the database holds now; PreviousScale what it held
-	// before (0 for an unseeded database). They are equal when nothing was
-	// written.
+	// Scale is the scale asked for; PreviousScale what the database held
+	// before, capped at Scale (0 for an unseeded database). They are equal
+	// when nothing was written.
 	Scale, PreviousScale int
 	// Larger is set when the database already holds a larger seed than asked.
 	Larger bool
@@ -63,10 +63,9 @@ type SeedResult struct {
 	// tables, seeded or not.
 	Written, Total SeedCounts
 	// Anchor is the end of the orders' twelve months.
-	Anchor   time.Time
-	Elapsed  time.Duration
-	Logins   []SeedLogin
-	Projects []string
+	Anchor  time.Time
+	Elapsed time.Duration
+	Logins  []SeedLogin
 }
 
 // Changed reports whether the run wrote anything.
@@ -122,15 +121,13 @@ func Seed(ctx context.Context, db *DB, opts SeedOptions) (*SeedResult, error) {
 		if anchor.IsZero() {
 			anchor = time.Now()
 		}
-		// Whole seconds: the anchor is read back from a timestamptz.
+		// On the hour: the anchor must survive the round trip through a
+		// timestamptz exactly, and it reads well in the summary.
 		anchor = anchor.UTC().Truncate(time.Hour)
 	}
-	res := &SeedResult{Scale: max(have, opts.Scale), PreviousScale: have, Larger: larger, Anchor: anchor}
-	if larger {
-		res.Scale = have
-	}
-	world := buildSeedWorld(anchor, res.Scale)
-	res.Logins, res.Projects = seedLogins(world)
+	res := &SeedResult{Scale: opts.Scale, PreviousScale: have, Larger: larger, Anchor: anchor}
+	world := buildSeedWorld(anchor, opts.Scale)
+	res.Logins = seedLogins(world)
 
 	if have < opts.Scale {
 		l := &seedLoader{tx: tx, world: world, began: began, progress: opts.Progress}
@@ -155,10 +152,10 @@ func Seed(ctx context.Context, db *DB, opts SeedOptions) (*SeedResult, error) {
 	}
 	if res.Changed() {
 		// Fresh statistics, so the first queries and benchmarks after a load
-		// are not planned for empty tables while autovacuum catches up.
-		if _, err := db.pool.Exec(ctx, "ANALYZE users, projects, project_members, orders, order_items, order_status_changes"); err != nil {
-			return nil, fmt.Errorf("seed: analyze: %w", err)
-		}
+		// are not planned for empty tables while autovacuum catches up. The
+		// data is committed by now, so a failure here is no failure of the
+		// seed: autovacuum analyzes the tables later anyway.
+		_, _ = db.pool.Exec(ctx, "ANALYZE users, projects, project_members, orders, order_items, order_status_changes")
 	}
 	res.Elapsed = time.Since(began)
 	return res, nil
@@ -204,19 +201,15 @@ func loadSeedState(ctx context.Context, tx pgx.Tx, want int) (have int, larger b
 	return min(have, want), larger, adminCreated.Add(seedAdminAge).UTC(), nil
 }
 
-// seedLogins lists the accounts worth signing in as and the projects.
-func seedLogins(w *seedWorld) ([]SeedLogin, []string) {
+// seedLogins lists the accounts worth signing in as.
+func seedLogins(w *seedWorld) []SeedLogin {
 	var logins []SeedLogin
 	for _, u := range w.users[:seedUsersPerBlock] {
 		if u.note != "" {
 			logins = append(logins, SeedLogin{Email: u.email, Name: u.name, Role: u.role, About: u.note})
 		}
 	}
-	var projects []string
-	for _, p := range w.projects {
-		projects = append(projects, p.name)
-	}
-	return logins, projects
+	return logins
 }
 
 type seedLoader struct {
