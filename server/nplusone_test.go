@@ -52,6 +52,33 @@ func TestNoNPlusOne(t *testing.T) {
 			`{ projects(first: 3) { edges { node { owner { name } members(first: %d) { edges { node { name } } } } } } }`,
 			func(int) int { return 3 }},
 	}
+	t.Run("_entities", func(t *testing.T) {
+		e.t = t
+		r := e.gql(token, `{ orders(first: 20) { edges { node { id } } } }`, nil)
+		var page struct {
+			Orders struct {
+				Edges []struct{ Node struct{ ID string } }
+			}
+		}
+		r.decode(t, &page)
+		counts := map[int]int64{}
+		for _, n := range []int{5, 20} {
+			reps := []any{map[string]any{"__typename": "Order", "id": "not-an-id"}}
+			for _, edge := range page.Orders.Edges[:n] {
+				reps = append(reps, map[string]any{"__typename": "Order", "id": edge.Node.ID})
+			}
+			before := e.stmts.n.Load()
+			r := e.gql(token, `query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { number customer { name } items { sku } } } }`, map[string]any{"r": reps})
+			counts[n] = e.stmts.n.Load() - before
+			if len(r.Errors) > 0 || strings.Count(string(r.Data), `"number"`) != n || !strings.HasPrefix(string(r.Data), `{"_entities":[null,`) {
+				t.Fatalf("%d representations: %s", n, r.Raw)
+			}
+		}
+		t.Logf("statements by representations: %v", counts)
+		if counts[5] != counts[20] {
+			t.Fatalf("statement count grows with the representations: %v", counts)
+		}
+	})
 	for _, q := range queries {
 		t.Run(q.name, func(t *testing.T) {
 			e.t = t
