@@ -13,6 +13,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/switchyard/switchyard"
+	"github.com/switchyard/switchyard/graph"
 )
 
 // internalMessage is all a client learns of an internal error; the request id
@@ -41,7 +42,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if se == nil && gqlErr.Err == nil {
 			return gqlErr
 		}
-		if se == nil && isArgumentError(ctx) {
+		if se == nil && (isArgumentError(ctx) || isBadRepresentation(err)) {
 			return &gqlerror.Error{
 				Message:    gqlErr.Message,
 				Path:       gqlErr.Path,
@@ -72,6 +73,12 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 func isArgumentError(ctx context.Context) bool {
 	fc := graphql.GetFieldContext(ctx)
 	return fc != nil && fc.Args == nil && len(fc.Field.Arguments) > 0
+}
+
+// isBadRepresentation reports an _entities representation that names no
+// entity type or lacks its key: the caller's mistake, not ours.
+func isBadRepresentation(err error) bool {
+	return errors.Is(err, graph.ErrUnknownType) || errors.Is(err, graph.ErrTypeNotFound)
 }
 
 // panicError carries a recovered panic to the error presenter, which logs it

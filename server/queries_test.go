@@ -126,6 +126,14 @@ func TestQueries(t *testing.T) {
 			code: "BAD_USER_INPUT", field: "filter.minTotal"},
 		{name: "orders first above cap", as: alice, query: `{ orders(first: 101) { totalCount } }`, code: "BAD_USER_INPUT", field: "first"},
 		{name: "orders anonymous", as: anon, query: `{ orders { totalCount } }`, code: "UNAUTHENTICATED"},
+		{name: "nested lists with different arguments", as: alice,
+			query: `query($id: ID!) { project(id: $id) { a: orders(first: 1) { edges { node { number } } } b: orders(filter: {status: [PAID]}) { totalCount } } }`,
+			vars:  map[string]any{"id": w.p1.ID},
+			want:  `{"project":{"a":{"edges":[{"node":{"number":"` + w.o1.Number + `"}}]},"b":{"totalCount":0}}}`},
+		{name: "_entities unknown type", as: alice,
+			query: `{ _entities(representations: [{__typename: "Nope", id: "x"}]) { ... on Order { id } } }`, code: "BAD_USER_INPUT"},
+		{name: "_entities without key", as: alice,
+			query: `{ _entities(representations: [{__typename: "Order"}]) { ... on Order { id } } }`, code: "BAD_USER_INPUT"},
 		{name: "unknown field", as: alice, query: `{ orders { nope } }`, code: "GRAPHQL_VALIDATION_FAILED"},
 	})
 }
