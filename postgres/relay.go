@@ -1,0 +1,380 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/switchyard/switchyard"
+)
+
+// relayLockKey elects the one active relay per database. Arbitrary but fixed
+// forever: instances of different versions must contend for the same lock.
+const relayLockKey = 7_320_114_003
+
+// relayChannel is the channel the events trigger notifies (0002_realtime.sql).
+const relayChannel = "switchyard_events"
+
+// Relay moves committed events from the event log to the broker: it gives
+// each its place in the publication sequence, in commit order, then publishes
+// them in that order.
+//
+// Every instance runs one; a session-level advisory lock on a dedicated
+// connection makes one of them the leader. When the leader's process dies,
+// PostgreSQL ends its session and drops the lock, and a standby, retrying
+// every lock interval, takes over. The leader sequences events only through
+// that same connection, so a leader whose session is gone can no longer
+// assign a seq: at most it repeats a publish, which subscribers drop by seq.
+type Relay struct {
+	db     *DB
+	broker switchyard.Broker
+	logger *slog.Logger
+
+	poll       time.Duration
+	lockRetry  time.Duration
+	batch      int
+	retention  time.Duration
+	pruneEvery time.Duration
+	maxBackoff time.Duration
+	publishTTL time.Duration
+
+	leader atomic.Bool
+}
+
+// RelayOption configures NewRelay.
+type RelayOption func(*Relay)
+
+// WithRelayPollInterval sets how often the leader looks for events when no
+// notification woke it (default 1s): the fallback for a missed notification.
+func WithRelayPollInterval(d time.Duration) RelayOption { return func(r *Relay) { r.poll = d } }
+
+// WithRelayLockRetry sets how often a standby tries to become the leader
+// (default 1s). Fail-over takes at most this long after PostgreSQL notices
+// the leader's session is gone.
+func WithRelayLockRetry(d time.Duration) RelayOption { return func(r *Relay) { r.lockRetry = d } }
+
+// WithRelayBatchSize sets how many events one sequencing transaction takes
+// (default 500).
+func WithRelayBatchSize(n int) RelayOption { return func(r *Relay) { r.batch = n } }
+
+// WithEventRetention sets how long published events are kept for replay
+// (default 7 days); zero or less disables pruning.
+func WithEventRetention(d time.Duration) RelayOption { return func(r *Relay) { r.retention = d } }
+
+// WithRelayPruneInterval sets how often the leader prunes (default 1h).
+func WithRelayPruneInterval(d time.Duration) RelayOption { return func(r *Relay) { r.pruneEvery = d } }
+
+// WithRelayMaxBackoff caps the wait between attempts to publish to a broker
+// that fails (default 5s).
+func WithRelayMaxBackoff(d time.Duration) RelayOption { return func(r *Relay) { r.maxBackoff = d } }
+
+// NewRelay returns a relay from db's event log to broker. A nil logger
+// discards.
+func NewRelay(db *DB, broker switchyard.Broker, logger *slog.Logger, opts ...RelayOption) *Relay {
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r := &Relay{
+		db: db, broker: broker, logger: logger.With("component", "relay"),
+		poll: time.Second, lockRetry: time.Second, batch: 500,
+		retention: 7 * 24 * time.Hour, pruneEvery: time.Hour,
+		maxBackoff: 5 * time.Second, publishTTL: 10 * time.Second,
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.batch < 1 {
+		r.batch = 1
+	}
+	return r
+}
+
+// IsLeader reports whether this relay is the active one now.
+func (r *Relay) IsLeader() bool { return r.leader.Load() }
+
+// Run relays until ctx ends, then returns nil. Losing the database costs the
+// leadership, never the process: Run reconnects and contends again.
+func (r *Relay) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		started := time.Now()
+		err := r.session(ctx)
+		r.leader.Store(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.logger.Warn("relay: session ended; reconnecting", "err", err)
+		// Sessions that fail at once (the database is down) back off; one
+		// that ran for a while was lost, and retrying promptly keeps
+		// fail-over fast.
+		if time.Since(started) > time.Minute {
+			failures = 0
+		}
+		failures = min(failures+1, 10)
+		wait := min(r.lockRetry<<(failures-1), max(r.maxBackoff, r.lockRetry))
+		if !sleepCtx(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// session holds one dedicated connection: it waits to become the leader on
+// it, then leads until the connection or ctx ends. Closing the connection
+// releases the lock.
+func (r *Relay) session(ctx context.Context) error {
+	cfg := r.db.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "switchyard-relay"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		conn.Close(closeCtx) //nolint:errcheck
+	}()
+	for {
+		var won bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, relayLockKey).Scan(&won); err != nil {
+			return err
+		}
+		if won {
+			break
+		}
+		if !sleepCtx(ctx, r.lockRetry) {
+			return nil
+		}
+	}
+	r.leader.Store(true)
+	r.logger.Info("relay: leading")
+	defer r.logger.Info("relay: no longer leading")
+	return r.lead(ctx, conn)
+}
+
+// lead is the leader's loop: publish what a previous leader left, then
+// sequence and publish new events as they commit.
+func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, "LISTEN "+relayChannel); err != nil {
+		return err
+	}
+	leadCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	if r.retention > 0 && r.pruneEvery > 0 {
+		go r.pruneLoop(leadCtx)
+	}
+	if err := r.republish(ctx, conn); err != nil {
+		return err
+	}
+	for {
+		n, err := r.relayBatch(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if n == r.batch {
+			continue // more are waiting
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, r.poll)
+		_, err = conn.WaitForNotification(waitCtx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+			return err
+		}
+	}
+}
+
+// republish hands the broker the events a previous leader sequenced but may
+// not have published: (published_seq, last_seq].
+func (r *Relay) republish(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		var published, last int64
+		if err := conn.QueryRow(ctx, `SELECT published_seq, last_seq FROM relay_state WHERE id = 1`).Scan(&published, &last); err != nil {
+			return err
+		}
+		if published >= last {
+			return nil
+		}
+		rows, err := conn.Query(ctx, `SELECT `+eventColumns+` FROM events e WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3`,
+			published, last, r.batch)
+		if err != nil {
+			return err
+		}
+		events, err := collectEvents(rows)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 || events[0].Seq != published+1 {
+			return fmt.Errorf("relay: events %d..%d are sequenced but missing from the log", published+1, last)
+		}
+		r.logger.Info("relay: re-publishing events a previous leader may not have published", "from", published+1, "to", last)
+		if err := r.publish(ctx, conn, events); err != nil {
+			return err
+		}
+	}
+}
+
+// relayBatch sequences up to batch committed events and publishes them. It
+// returns how many it took.
+//
+// The relay_state row lock serializes sequencing even if two relays ever
+// believed they led; under READ COMMITTED each statement after the lock sees
+// what the other committed, so no event gets two seqs and no seq two events.
+// Events of transactions still open are invisible here and get a later seq
+// once they commit, even with a lower id: seq follows commit order.
+func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
+	var events []*switchyard.Event
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var last int64
+		if err := tx.QueryRow(ctx, `SELECT last_seq FROM relay_state WHERE id = 1 FOR UPDATE`).Scan(&last); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `WITH batch AS (
+				SELECT b.id, $1::bigint + row_number() OVER (ORDER BY b.id) AS seq
+				FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT $2) b)
+			UPDATE events e SET seq = batch.seq FROM batch WHERE e.id = batch.id
+			RETURNING `+eventColumns, last, r.batch)
+		if err != nil {
+			return err
+		}
+		events, err = collectEvents(rows)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		// RETURNING has no order.
+		slices.SortFunc(events, func(a, b *switchyard.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+		next := last + int64(len(events))
+		if events[0].Seq != last+1 || events[len(events)-1].Seq != next {
+			return fmt.Errorf("relay: sequenced %d..%d, want %d..%d", events[0].Seq, events[len(events)-1].Seq, last+1, next)
+		}
+		_, err = tx.Exec(ctx, `UPDATE relay_state SET last_seq = $1 WHERE id = 1`, next)
+		return err
+	})
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	return len(events), r.publish(ctx, conn, events)
+}
+
+// publish hands events to the broker in seq order. A failing broker is
+// retried with capped backoff, never skipped: a skipped event would be a gap
+// no subscriber could tell from a lost one. Between attempts it checks the
+// leader's connection, so a leader that lost its session stops and leaves
+// the events to its successor. Then it records how far publishing got.
+func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, events []*switchyard.Event) error {
+	for _, e := range events {
+		backoff := 50 * time.Millisecond
+		for attempt := 1; ; attempt++ {
+			pctx, cancel := context.WithTimeout(ctx, r.publishTTL)
+			err := r.broker.Publish(pctx, e)
+			cancel()
+			if err == nil {
+				if attempt > 1 {
+					r.logger.Info("relay: broker recovered", "seq", e.Seq, "attempts", attempt)
+				}
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if attempt == 1 || attempt%10 == 0 {
+				r.logger.Warn("relay: publish failed; retrying", "seq", e.Seq, "attempt", attempt, "err", err)
+			}
+			if !sleepCtx(ctx, backoff) {
+				return ctx.Err()
+			}
+			backoff = min(backoff*2, r.maxBackoff)
+			if err := conn.Ping(ctx); err != nil {
+				return fmt.Errorf("relay: lost the database while the broker failed: %w", err)
+			}
+		}
+	}
+	_, err := conn.Exec(ctx, `UPDATE relay_state SET published_seq = greatest(published_seq, $1) WHERE id = 1`, events[len(events)-1].Seq)
+	return err
+}
+
+// pruneLoop prunes the log now and every pruneEvery while this relay leads.
+// A failed prune is logged and tried again next time; it never stops relaying.
+func (r *Relay) pruneLoop(ctx context.Context) {
+	for {
+		n, err := PruneEvents(ctx, r.db, r.retention)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			r.logger.Warn("relay: pruning the event log failed", "err", err)
+		case n > 0:
+			r.logger.Info("relay: pruned the event log", "deleted", n, "retention", r.retention)
+		}
+		if !sleepCtx(ctx, r.pruneEvery) {
+			return
+		}
+	}
+}
+
+// PruneEvents deletes the published events older than olderThan and records
+// the highest seq deleted as pruned_through, in one transaction, so a reader
+// sees either both or neither. It deletes a prefix of the sequence, stopping
+// at the first event that is still young (a long transaction can commit an
+// old event after a young one): everything up to pruned_through is gone and
+// everything after it is there, so a cursor is either served without a gap
+// or refused. Unsequenced and unpublished events are never deleted.
+func PruneEvents(ctx context.Context, db *DB, olderThan time.Duration) (int64, error) {
+	if olderThan < 0 {
+		return 0, switchyard.InvalidField("olderThan", "retention must not be negative")
+	}
+	var deleted int64
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var pruned, published int64
+		if err := tx.QueryRow(ctx, `SELECT pruned_through, published_seq FROM relay_state WHERE id = 1`).Scan(&pruned, &published); err != nil {
+			return err
+		}
+		// The first young event bounds the prefix; the seq index walks from
+		// the last prune, over exactly the rows about to be deleted.
+		through := published
+		var young int64
+		err := tx.QueryRow(ctx, `SELECT seq FROM events WHERE seq > $1 AND seq <= $2 AND occurred_at >= now() - $3 * interval '1 microsecond'
+			ORDER BY seq LIMIT 1`, pruned, published, olderThan.Microseconds()).Scan(&young)
+		switch {
+		case err == nil:
+			through = young - 1
+		case !isNoRows(err):
+			return err
+		}
+		if through <= pruned {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM events WHERE seq > $1 AND seq <= $2`, pruned, through)
+		if err != nil {
+			return err
+		}
+		deleted = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `UPDATE relay_state SET pruned_through = greatest(pruned_through, $1) WHERE id = 1`, through)
+		return err
+	})
+	return deleted, err
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
