@@ -309,8 +309,8 @@ func insertOrderStatusChange(ctx context.Context, tx pgx.Tx, c *switchyard.Calle
 	return err
 }
 
-// changeOrderStatus writes a checked step: the new status, the history entry
-// and the order.status_changed event.
+// changeOrderStatus writes a checked step: the new status, the history entry,
+// the order.status_changed event and the notifications of the step.
 func changeOrderStatus(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, cur *switchyard.Order, to switchyard.OrderStatus, note *string) (*switchyard.Order, error) {
 	o, err := scanOrder(tx.QueryRow(ctx, `UPDATE orders AS o SET status = $2, updated_at = now() WHERE o.id = $1 RETURNING `+orderColumns,
 		cur.ID, string(to)))
@@ -325,6 +325,9 @@ func changeOrderStatus(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, cur
 	prev := cur.Status
 	data.PreviousStatus, data.Note = &prev, note
 	if err := insertOrderEvent(ctx, tx, c, switchyard.EventOrderStatusChanged, o, data); err != nil {
+		return nil, err
+	}
+	if err := notifyOrderStatus(ctx, tx, c, o, prev, note); err != nil {
 		return nil, err
 	}
 	return o, nil

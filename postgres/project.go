@@ -572,6 +572,9 @@ func (s *ProjectService) AddProjectMember(ctx context.Context, projectID, userID
 		if p, err = touchProject(ctx, tx, p.ID); err != nil {
 			return nil, nil, err
 		}
+		if err := notifyMemberAdded(ctx, tx, c, p, canonical); err != nil {
+			return nil, nil, err
+		}
 		ev := memberEvent(switchyard.EventProjectMemberAdded, p, canonical, c)
 		return p, &ev, nil
 	})
