@@ -36,6 +36,7 @@ type env struct {
 	orders   *postgres.OrderService
 	logs     *syncBuffer
 	stmts    *statementCounter
+	srv      *server.Server
 }
 
 type envOptions struct {
@@ -96,6 +97,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
+	e.srv = srv
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		srv.CloseStreams()

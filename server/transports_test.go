@@ -119,6 +119,27 @@ func TestWebsocket(t *testing.T) {
 			resp.Body.Close()
 		}
 	})
+
+	// Last: the server refuses streams from here on.
+	t.Run("CloseStreams ends open websockets", func(t *testing.T) {
+		e.t = t
+		conn := dialWS(t, e, "graphql-transport-ws")
+		_ = conn.WriteJSON(map[string]any{"type": "connection_init"})
+		if m := next(t, conn); m.Type != "connection_ack" {
+			t.Fatalf("want connection_ack, got %+v", m)
+		}
+		e.srv.CloseStreams()
+		for {
+			_, _, err := conn.ReadMessage()
+			if err == nil {
+				continue
+			}
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+				t.Fatalf("want a normal close, got %v", err)
+			}
+			return
+		}
+	})
 }
 
 func TestSSE(t *testing.T) {
