@@ -44,6 +44,7 @@ type envOptions struct {
 	callers    switchyard.CallerResolver
 	cfg        server.Config
 	loaderWait time.Duration
+	resolver   func(*resolvers.Resolver)
 }
 
 type envOption func(*envOptions)
@@ -61,6 +62,11 @@ func withConfig(f func(*server.Config)) envOption { return func(o *envOptions) {
 // statements use it: on a loaded machine (2 cores, -race, parallel tests) the
 // last sibling of a 60-row level can start after the default window closed,
 // which would split a batch for reasons that have nothing to do with N+1.
+// withResolver changes the resolver before the server is built.
+func withResolver(f func(*resolvers.Resolver)) envOption {
+	return func(o *envOptions) { o.resolver = f }
+}
+
 func withLoaderWait(d time.Duration) envOption { return func(o *envOptions) { o.loaderWait = d } }
 
 func newEnv(t *testing.T, opts ...envOption) *env {
@@ -89,8 +95,12 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	cfg := o.cfg
 	cfg.JWTSecret = testSecret
 	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	res := &resolvers.Resolver{Users: e.users, Projects: e.projects, Orders: e.orders, LoaderWait: o.loaderWait}
+	if o.resolver != nil {
+		o.resolver(res)
+	}
 	srv, err := server.New(cfg, server.Deps{
-		Resolver: &resolvers.Resolver{Users: e.users, Projects: e.projects, Orders: e.orders, LoaderWait: o.loaderWait},
+		Resolver: res,
 		Callers:  callers,
 		Checks:   []server.Check{{Name: "postgres", Pinger: db}},
 	})
