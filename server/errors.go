@@ -56,7 +56,12 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if errors.As(err, &p) {
 			attrs = append(attrs, "stack", p.stack)
 		}
-		log.ErrorContext(ctx, "graphql: internal error", attrs...)
+		level := slog.LevelError
+		if errors.Is(err, context.Canceled) {
+			// The client went away; nothing is broken.
+			level = slog.LevelInfo
+		}
+		log.Log(ctx, level, "graphql: internal error", attrs...)
 		return &gqlerror.Error{
 			Message:    internalMessage,
 			Path:       gqlErr.Path,
