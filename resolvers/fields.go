@@ -21,12 +21,13 @@ func loadByID[T any](ctx context.Context, l *dataloadgen.Loader[string, *T], id 
 
 // required is for non-null references (an order's project, a project's
 // owner): a reference the caller may not follow is NOT_FOUND on that field.
-func required[T any](v *T, err error, what, id string) (*T, error) {
+// The message names no id: the caller may not otherwise know it.
+func required[T any](v *T, err error, what string) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
 	if v == nil {
-		return nil, switchyard.Errorf(switchyard.ENOTFOUND, "%s %s not found", what, id)
+		return nil, switchyard.Errorf(switchyard.ENOTFOUND, "%s not found or not readable", what)
 	}
 	return v, nil
 }
@@ -61,7 +62,7 @@ func (r *projectResolver) Owner(ctx context.Context, obj *switchyard.Project) (*
 		return nil, err
 	}
 	u, err := loadByID(ctx, l.user, obj.OwnerID)
-	return required(u, err, "user", obj.OwnerID)
+	return required(u, err, "owner")
 }
 
 func (r *projectResolver) Members(ctx context.Context, obj *switchyard.Project, first *int, after *string) (*switchyard.UserConnection, error) {
@@ -92,7 +93,7 @@ func (r *orderResolver) Project(ctx context.Context, obj *switchyard.Order) (*sw
 		return nil, err
 	}
 	p, err := loadByID(ctx, l.project, obj.ProjectID)
-	return required(p, err, "project", obj.ProjectID)
+	return required(p, err, "project")
 }
 
 func (r *orderResolver) Customer(ctx context.Context, obj *switchyard.Order) (*switchyard.User, error) {
@@ -101,7 +102,7 @@ func (r *orderResolver) Customer(ctx context.Context, obj *switchyard.Order) (*s
 		return nil, err
 	}
 	u, err := loadByID(ctx, l.user, obj.CustomerID)
-	return required(u, err, "user", obj.CustomerID)
+	return required(u, err, "customer")
 }
 
 func (r *orderResolver) Total(ctx context.Context, obj *switchyard.Order) (*switchyard.Money, error) {
