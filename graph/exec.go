@@ -1106,7 +1106,11 @@ type Order @key(fields: "id") {
   id: ID!
   "Human-readable and unique, like SO-000123."
   number: String!
-  project: Project!
+  """
+  The order's project, or null when the caller may not read it: a customer who
+  is not a member of the project sees their order but not the project.
+  """
+  project: Project
   customer: User!
   status: OrderStatus!
   currency: String!
@@ -3400,10 +3404,10 @@ func (ec *executionContext) _Order_project(ctx context.Context, field graphql.Co
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *switchyard.Project) graphql.Marshaler {
-			return ec.marshalNProject2ᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐProject(ctx, selections, v)
+			return ec.marshalOProject2ᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐProject(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Order_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7587,7 +7591,7 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 					}
 				}()
 				res = ec._Order_project(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res

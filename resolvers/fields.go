@@ -92,8 +92,7 @@ func (r *orderResolver) Project(ctx context.Context, obj *switchyard.Order) (*sw
 	if err != nil {
 		return nil, err
 	}
-	p, err := loadByID(ctx, l.project, obj.ProjectID)
-	return required(p, err, "project")
+	return loadByID(ctx, l.project, obj.ProjectID)
 }
 
 func (r *orderResolver) Customer(ctx context.Context, obj *switchyard.Order) (*switchyard.User, error) {

@@ -60,7 +60,7 @@ func TestQueries(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	w := e.world()
-	alice, anon := e.token(w.alice), ""
+	alice, dave, anon := e.token(w.alice), e.token(w.dave), ""
 
 	runQueryCases(t, e, []queryCase{
 		{name: "me", as: alice, query: `{ me { id name role } }`,
@@ -110,6 +110,10 @@ func TestQueries(t *testing.T) {
 				"items":[{"sku":"SKU-1","quantity":2,"unitPrice":{"amount":"12.50","currency":"USD"},"lineTotal":{"amount":"25.00"}},
 				         {"sku":"SKU-2","quantity":1,"unitPrice":{"amount":"0.10","currency":"USD"},"lineTotal":{"amount":"0.10"}}],
 				"history":[{"from":null,"to":"PENDING"}],"customer":{"name":"Dave"},"project":{"name":"Apollo"},"shipment":null}}`},
+		{name: "customer reads their order but not its project", as: dave,
+			query: `query($id: ID!) { order(id: $id) { number customer { name } project { name } } }`,
+			vars: map[string]any{"id": w.o1.ID},
+			want: `{"order":{"number":"` + w.o1.Number + `","customer":{"name":"Dave"},"project":null}}`},
 		{name: "order of another tenant is null", as: alice, query: `query($id: ID!) { order(id: $id) { number } }`, vars: map[string]any{"id": w.o2.ID},
 			want: `{"order":null}`},
 		{name: "orderByNumber", as: alice, query: `query($n: String!) { orderByNumber(number: $n) { id } }`, vars: map[string]any{"n": w.o1.Number},
