@@ -79,10 +79,10 @@ generate: ## regenerate graph/ from schema/*.graphqls with gqlgen
 
 .PHONY: verify
 verify: generate ## fail if generated code or go.mod/go.sum are not up to date and committed
-	@if [ -n "$$(git status --porcelain -- graph/)" ]; then \
-		git status --short -- graph/; \
-		echo 'verify: graph/ differs from what is committed after `make generate`;'; \
-		echo '        commit the regenerated files (never edit graph/ by hand).'; \
+	@if [ -n "$$(git status --porcelain -- graph/ go.mod go.sum)" ]; then \
+		git status --short -- graph/ go.mod go.sum; \
+		echo 'verify: after `make generate` (gqlgen, which also tidies go.mod) these files differ'; \
+		echo '        from what is committed: commit the regenerated files (never edit graph/ by hand).'; \
 		exit 1; \
 	fi
 	@if ! $(GO) mod tidy -diff; then \

@@ -584,6 +584,9 @@ cmd_status() {
 	local ok=0
 	if find_pg && pick_pg_user && use_resolved_pg_home && pg_running && pg_ready; then
 		echo "postgresql: running on $HOST:$PG_PORT (data $PGDATA_DIR)"
+	elif [ -n "$PG_BIN" ] && pg_running; then
+		echo "postgresql: running (data $PGDATA_DIR) but not answering on $HOST:$PG_PORT (started with another SWITCHYARD_PG_PORT?)"
+		ok=1
 	elif [ -n "$PG_BIN" ] && pg_ready; then
 		echo "postgresql: NOT OURS - another server answers on $HOST:$PG_PORT"
 		ok=1
@@ -593,6 +596,9 @@ cmd_status() {
 	fi
 	if find_redis && redis_ours; then
 		echo "redis: running on $HOST:$REDIS_PORT (pid $(redis_pid))"
+	elif [ -n "$REDIS_CLI" ] && redis_pid >/dev/null; then
+		echo "redis: running (pid $(redis_pid)) but not answering on $HOST:$REDIS_PORT (started with another SWITCHYARD_REDIS_PORT?)"
+		ok=1
 	elif [ -n "$REDIS_CLI" ] && redis_ready; then
 		echo "redis: NOT OURS - another server answers on $HOST:$REDIS_PORT"
 		ok=1
