@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -165,10 +166,14 @@ func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+relayChannel); err != nil {
 		return err
 	}
-	leadCtx, stop := context.WithCancel(ctx)
-	defer stop()
 	if r.retention > 0 && r.pruneEvery > 0 {
-		go r.pruneLoop(leadCtx)
+		// Pruning runs beside relaying, so a long delete never delays
+		// events, and ends with the leadership.
+		pruneCtx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.pruneLoop(pruneCtx) })
+		defer wg.Wait()
+		defer stop()
 	}
 	if err := r.republish(ctx, conn); err != nil {
 		return err
