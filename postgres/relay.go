@@ -24,6 +24,11 @@ const relayLockKey = 7_320_114_003
 // relayChannel is the channel the events trigger notifies (0002_realtime.sql).
 const relayChannel = "switchyard_events"
 
+// relayStatementTimeout bounds each of the relay's round trips, so a leader
+// cut off from the database notices, steps down and contends again rather
+// than waiting on a dead socket for the OS's timeout.
+const relayStatementTimeout = 30 * time.Second
+
 // Relay moves committed events from the event log to the broker: it gives
 // each its place in the publication sequence, in commit order, then publishes
 // them in that order.
@@ -133,6 +138,12 @@ func (r *Relay) Run(ctx context.Context) error {
 func (r *Relay) session(ctx context.Context) error {
 	cfg := r.db.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = "switchyard-relay"
+	// A leader whose machine vanishes sends no FIN: without keepalives
+	// PostgreSQL would hold its lock for the OS default of hours. Probing an
+	// idle session after 1s, every 1s, twice, frees the lock within about 3s.
+	cfg.RuntimeParams["tcp_keepalives_idle"] = "1"
+	cfg.RuntimeParams["tcp_keepalives_interval"] = "1"
+	cfg.RuntimeParams["tcp_keepalives_count"] = "2"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
@@ -144,7 +155,10 @@ func (r *Relay) session(ctx context.Context) error {
 	}()
 	for {
 		var won bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, relayLockKey).Scan(&won); err != nil {
+		qctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
+		err := conn.QueryRow(qctx, `SELECT pg_try_advisory_lock($1)`, relayLockKey).Scan(&won)
+		cancel()
+		if err != nil {
 			return err
 		}
 		if won {
@@ -163,7 +177,10 @@ func (r *Relay) session(ctx context.Context) error {
 // lead is the leader's loop: publish what a previous leader left, then
 // sequence and publish new events as they commit.
 func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
-	if _, err := conn.Exec(ctx, "LISTEN "+relayChannel); err != nil {
+	qctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
+	_, err := conn.Exec(qctx, "LISTEN "+relayChannel)
+	cancel()
+	if err != nil {
 		return err
 	}
 	if r.retention > 0 && r.pruneEvery > 0 {
@@ -179,11 +196,16 @@ func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
 		return err
 	}
 	for {
-		n, err := r.relayBatch(ctx, conn)
+		events, err := r.sequence(ctx, conn)
 		if err != nil {
 			return err
 		}
-		if n == r.batch {
+		if len(events) > 0 {
+			if err := r.publish(ctx, conn, events); err != nil {
+				return err
+			}
+		}
+		if len(events) == r.batch {
 			continue // more are waiting
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, r.poll)
@@ -203,20 +225,23 @@ func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
 func (r *Relay) republish(ctx context.Context, conn *pgx.Conn) error {
 	for {
 		var published, last int64
-		if err := conn.QueryRow(ctx, `SELECT published_seq, last_seq FROM relay_state WHERE id = 1`).Scan(&published, &last); err != nil {
+		var events []*switchyard.Event
+		qctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
+		err := conn.QueryRow(qctx, `SELECT published_seq, last_seq FROM relay_state WHERE id = 1`).Scan(&published, &last)
+		if err == nil && published < last {
+			var rows pgx.Rows
+			rows, err = conn.Query(qctx, `SELECT `+eventColumns+` FROM events e WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3`,
+				published, last, r.batch)
+			if err == nil {
+				events, err = collectEvents(rows)
+			}
+		}
+		cancel()
+		if err != nil {
 			return err
 		}
 		if published >= last {
 			return nil
-		}
-		rows, err := conn.Query(ctx, `SELECT `+eventColumns+` FROM events e WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3`,
-			published, last, r.batch)
-		if err != nil {
-			return err
-		}
-		events, err := collectEvents(rows)
-		if err != nil {
-			return err
 		}
 		if len(events) == 0 || events[0].Seq != published+1 {
 			return fmt.Errorf("relay: events %d..%d are sequenced but missing from the log", published+1, last)
@@ -228,16 +253,18 @@ func (r *Relay) republish(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// relayBatch sequences up to batch committed events and publishes them. It
-// returns how many it took.
+// sequence gives up to batch committed events their seqs and returns them
+// in seq order.
 //
 // The relay_state row lock serializes sequencing even if two relays ever
 // believed they led; under READ COMMITTED each statement after the lock sees
 // what the other committed, so no event gets two seqs and no seq two events.
 // Events of transactions still open are invisible here and get a later seq
 // once they commit, even with a lower id: seq follows commit order.
-func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
+func (r *Relay) sequence(ctx context.Context, conn *pgx.Conn) ([]*switchyard.Event, error) {
 	var events []*switchyard.Event
+	ctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
+	defer cancel()
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var last int64
 		if err := tx.QueryRow(ctx, `SELECT last_seq FROM relay_state WHERE id = 1 FOR UPDATE`).Scan(&last); err != nil {
@@ -267,10 +294,10 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 		_, err = tx.Exec(ctx, `UPDATE relay_state SET last_seq = $1 WHERE id = 1`, next)
 		return err
 	})
-	if err != nil || len(events) == 0 {
-		return 0, err
+	if err != nil {
+		return nil, err
 	}
-	return len(events), r.publish(ctx, conn, events)
+	return events, nil
 }
 
 // publish hands events to the broker in seq order. A failing broker is
@@ -301,12 +328,17 @@ func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, events []*switchyar
 				return ctx.Err()
 			}
 			backoff = min(backoff*2, r.maxBackoff)
-			if err := conn.Ping(ctx); err != nil {
+			pctx, cancel = context.WithTimeout(ctx, relayStatementTimeout)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
 				return fmt.Errorf("relay: lost the database while the broker failed: %w", err)
 			}
 		}
 	}
-	_, err := conn.Exec(ctx, `UPDATE relay_state SET published_seq = greatest(published_seq, $1) WHERE id = 1`, events[len(events)-1].Seq)
+	qctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
+	defer cancel()
+	_, err := conn.Exec(qctx, `UPDATE relay_state SET published_seq = greatest(published_seq, $1) WHERE id = 1`, events[len(events)-1].Seq)
 	return err
 }
 
