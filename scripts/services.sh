@@ -91,9 +91,10 @@ find_pg() {
 	fi
 	for dir in "${candidates[@]}"; do
 		if pg_version_ok "$dir"; then
-			if [ -n "$existing" ] && ! "$dir/pg_ctl" --version | grep -q "PostgreSQL) $existing\."; then
-				continue
-			fi
+			case "$("$dir/pg_ctl" --version)" in
+			*"PostgreSQL) $existing."*) ;;
+			*) [ -z "$existing" ] || continue ;;
+			esac
 			PG_BIN=$dir
 			return 0
 		fi
@@ -126,16 +127,30 @@ as_admin() {
 	fi
 }
 
+# apt_installable PKG: apt has a candidate version of PKG. (The output is
+# captured first: `apt-cache ... | grep -q` under pipefail fails whenever grep
+# exits before apt-cache has written everything.)
+apt_installable() {
+	local policy
+	policy=$(apt-cache policy "$1" 2>/dev/null) || return 1
+	case "$policy" in
+	*"Candidate: (none)"*) return 1 ;;
+	*"Candidate: "[0-9]*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 # apt_pg_package picks the PostgreSQL server package this distribution offers:
 # postgresql-15 when available, otherwise the newest postgresql-N with N >= 14.
 apt_pg_package() {
-	local v best=""
-	if apt-cache policy postgresql-15 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+	local v best="" names
+	if apt_installable postgresql-15; then
 		echo postgresql-15
 		return
 	fi
-	for v in $(apt-cache pkgnames postgresql- 2>/dev/null | sed -n 's/^postgresql-\([0-9][0-9]*\)$/\1/p' | sort -n); do
-		if [ "$v" -ge 14 ] && apt-cache policy "postgresql-$v" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+	names=$(apt-cache pkgnames postgresql- 2>/dev/null || true)
+	for v in $(printf '%s\n' "$names" | sed -n 's/^postgresql-\([0-9][0-9]*\)$/\1/p' | sort -n); do
+		if [ "$v" -ge 14 ] && apt_installable "postgresql-$v"; then
 			best=$v
 		fi
 	done
@@ -301,11 +316,9 @@ pg_ready() {
 pg_locale() {
 	# C.UTF-8 sorts bytewise like C but knows UTF-8 character classes; not every
 	# platform (macOS) has it, and C is the safe fallback with UTF8 encoding.
-	if locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then
-		locale -a | grep -iE '^c\.utf-?8$' | head -n1
-	else
-		echo C
-	fi
+	local utf8
+	utf8=$( (locale -a 2>/dev/null || true) | grep -iE '^c\.utf-?8$' | head -n1 || true)
+	echo "${utf8:-C}"
 }
 
 init_pg() {
