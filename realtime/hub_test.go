@@ -130,7 +130,9 @@ func TestHubReplayThenLiveUnderConcurrentPublishing(t *testing.T) {
 		w.commit(orderEvent("p1", fmt.Sprint("o", i), "cust"))
 	}
 
-	published := make(chan int64, total)
+	// Unbuffered: the publisher is paused while a subscription opens and
+	// goes on while it replays.
+	published := make(chan int64)
 	go func() {
 		for i := backlog; i < total; i++ {
 			published <- w.commit(orderEvent("p1", fmt.Sprint("o", i), "cust")).Seq
@@ -152,7 +154,17 @@ func TestHubReplayThenLiveUnderConcurrentPublishing(t *testing.T) {
 			wg.Go(func() {
 				prev := st.after
 				for prev < total {
-					e := s.next()
+					var e *switchyard.Event
+					select {
+					case e = <-s.sub.Events():
+					case <-time.After(eventWait):
+					}
+					if e == nil {
+						w.hub.mu.Lock()
+						t.Errorf("resumed after %d: nothing after seq %d within the deadline (hub at %d; ended %v: %v)", st.after, prev, w.hub.last, s.sub.(*subscription).ended, s.sub.(*subscription).err)
+						w.hub.mu.Unlock()
+						return
+					}
 					if prev != 0 && e.Seq != prev+1 {
 						t.Errorf("resumed after %d: got seq %d after %d; want %d (no gap, no duplicate)", st.after, e.Seq, prev, prev+1)
 						return
