@@ -89,3 +89,20 @@ type querier interface {
 }
 
 func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// queryAll runs sql on q and converts every row with scan. Errors come back
+// as the driver's, because list reads translate them in their own ways (see
+// listQueryError).
+func queryAll[T any](ctx context.Context, q querier, sql string, args []any, scan pgx.RowToFunc[T]) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scan)
+}
+
+// rowOf adapts a scanner like scanUser, which also takes extra destinations,
+// to the row converter queryAll and pgx.CollectRows take.
+func rowOf[T any](scan func(row pgx.Row, extra ...any) (T, error)) pgx.RowToFunc[T] {
+	return func(r pgx.CollectableRow) (T, error) { return scan(r) }
+}

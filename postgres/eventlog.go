@@ -46,16 +46,7 @@ func scanEvent(row pgx.Row, extra ...any) (*switchyard.Event, error) {
 }
 
 func collectEvents(rows pgx.Rows) ([]*switchyard.Event, error) {
-	defer rows.Close()
-	out := []*switchyard.Event{}
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, rowOf(scanEvent))
 }
 
 // ReadEvents returns up to limit sequenced events with Seq > after, in Seq

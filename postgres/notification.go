@@ -54,11 +54,7 @@ func (s *NotificationService) FindNotifications(ctx context.Context, unreadOnly 
 	if err != nil {
 		return nil, err
 	}
-	type sorted struct {
-		n     *switchyard.Notification
-		value string
-	}
-	var list []sorted
+	var list []sortedRow[*switchyard.Notification]
 	// A caller id that cannot name a row (a system principal) owns nothing.
 	if validID(c.UserID) {
 		where := "n.user_id = " + ps.add(c.UserID)
@@ -67,28 +63,14 @@ func (s *NotificationService) FindNotifications(ctx context.Context, unreadOnly 
 		}
 		q := fmt.Sprintf(`SELECT %s, %s FROM notifications n WHERE %s AND %s ORDER BY %s LIMIT %d`,
 			notificationColumns, ks.sortValueSQL(), where, cond, orderBy, limit)
-		rows, err := s.db.pool.Query(ctx, q, ps...)
-		if err != nil {
-			return nil, translate(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r sorted
-			if r.n, err = scanNotification(rows, &r.value); err != nil {
-				return nil, translate(err)
-			}
-			list = append(list, r)
-		}
-		if err := rows.Err(); err != nil {
+		if list, err = queryAll(ctx, s.db.pool, q, ps, withSortValue(scanNotification)); err != nil {
 			return nil, translate(err)
 		}
 	}
-	list, cursors, info := finish(ks, list, func(r sorted) (string, string) { return r.value, r.n.ID })
-	conn := &switchyard.NotificationConnection{Edges: make([]switchyard.NotificationEdge, len(list)), PageInfo: info, UnreadOnly: unreadOnly}
-	for i, r := range list {
-		conn.Edges[i] = switchyard.NotificationEdge{Cursor: cursors[i], Node: r.n}
-	}
-	return conn, nil
+	edges, info := pageEdges(ks, list, func(n *switchyard.Notification) string { return n.ID }, func(cursor string, n *switchyard.Notification) switchyard.NotificationEdge {
+		return switchyard.NotificationEdge{Cursor: cursor, Node: n}
+	})
+	return &switchyard.NotificationConnection{Edges: edges, PageInfo: info, UnreadOnly: unreadOnly}, nil
 }
 
 // FindNotificationByID returns one of the caller's notifications.
@@ -184,16 +166,12 @@ type notificationDraft struct {
 // Recipients are userIDs plus, when ownerOfProject is set, that project's
 // owner; each is told once, and deleted users are not told.
 func notify(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, d notificationDraft, userIDs []string, ownerOfProject string) error {
-	rows, err := tx.Query(ctx, `INSERT INTO notifications AS n (user_id, kind, title, body, subject_type, subject_id)
+	created, err := queryAll(ctx, tx, `INSERT INTO notifications AS n (user_id, kind, title, body, subject_type, subject_id)
 		SELECT u.id, $3, $4, $5, $6, $7 FROM users u
 		WHERE u.deleted_at IS NULL AND (u.id = ANY($1::uuid[]) OR u.id IN (SELECT p.owner_id FROM projects p WHERE p.id = $2::uuid))
 		ORDER BY u.id
 		RETURNING `+notificationColumns,
-		validIDs(userIDs), emptyToNil(&ownerOfProject), d.Kind, d.Title, d.Body, d.SubjectType, d.SubjectID)
-	if err != nil {
-		return err
-	}
-	created, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*switchyard.Notification, error) { return scanNotification(r) })
+		[]any{validIDs(userIDs), emptyToNil(&ownerOfProject), d.Kind, d.Title, d.Body, d.SubjectType, d.SubjectID}, rowOf(scanNotification))
 	if err != nil {
 		return err
 	}

@@ -105,15 +105,11 @@ func (s *OrderService) FindOrdersByIDs(ctx context.Context, ids []string) ([]*sw
 	}
 	var ps params
 	q := fmt.Sprintf(`SELECT %s FROM orders o WHERE o.id = ANY(%s::uuid[]) AND %s`, orderColumns, ps.add(ids), canReadOrder(c, "o", &ps))
-	rows, err := s.db.pool.Query(ctx, q, ps...)
+	list, err := queryAll(ctx, s.db.pool, q, ps, rowOf(scanOrder))
 	if err != nil {
 		return nil, translate(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*switchyard.Order, error) { return scanOrder(r) })
-	if err != nil {
-		return nil, translate(err)
-	}
-	return out, nil
+	return list, nil
 }
 
 // orderSortKey maps the API's order onto a keyset sort key. The default is the
@@ -221,19 +217,10 @@ func listQueryError(err error, page switchyard.PageArgs) error {
 	return translate(err)
 }
 
-// orderRow is an order with the text of its sort column, which its cursor
-// carries.
-type orderRow struct {
-	order     *switchyard.Order
-	sortValue string
-}
-
-func orderConnection(k keyset, rows []orderRow, f switchyard.OrderFilter) *switchyard.OrderConnection {
-	rows, cursors, info := finish(k, rows, func(r orderRow) (string, string) { return r.sortValue, r.order.ID })
-	edges := make([]switchyard.OrderEdge, len(rows))
-	for i, r := range rows {
-		edges[i] = switchyard.OrderEdge{Cursor: cursors[i], Node: r.order}
-	}
+func orderConnection(k keyset, rows []sortedRow[*switchyard.Order], f switchyard.OrderFilter) *switchyard.OrderConnection {
+	edges, info := pageEdges(k, rows, func(o *switchyard.Order) string { return o.ID }, func(cursor string, o *switchyard.Order) switchyard.OrderEdge {
+		return switchyard.OrderEdge{Cursor: cursor, Node: o}
+	})
 	return &switchyard.OrderConnection{Edges: edges, PageInfo: info, Filter: f}
 }
 
@@ -252,24 +239,12 @@ func (s *OrderService) FindOrders(ctx context.Context, filter switchyard.OrderFi
 	}
 	k := keyset{key: key, args: page}
 	var ps params
-	access := canReadOrder(c, "o", &ps)
-	cond := orderFilterSQL(filter, &ps)
-	pageCond, orderBy, limit, err := k.clause(&ps)
+	where := canReadOrder(c, "o", &ps) + " AND " + orderFilterSQL(filter, &ps)
+	q, err := k.selectPage(orderColumns, "orders o", where, &ps)
 	if err != nil {
 		return nil, err
 	}
-	q := fmt.Sprintf(`SELECT %s, %s FROM orders o WHERE %s AND %s AND %s ORDER BY %s LIMIT %d`,
-		orderColumns, k.sortValueSQL(), access, cond, pageCond, orderBy, limit)
-	rows, err := s.db.pool.Query(ctx, q, ps...)
-	if err != nil {
-		return nil, listQueryError(err, page)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (orderRow, error) {
-		var or orderRow
-		o, err := scanOrder(r, &or.sortValue)
-		or.order = o
-		return or, err
-	})
+	list, err := queryAll(ctx, s.db.pool, q, ps, withSortValue(scanOrder))
 	if err != nil {
 		return nil, listQueryError(err, page)
 	}
@@ -329,7 +304,7 @@ func (s *OrderService) findOrdersByParents(ctx context.Context, parentColumn str
 		return nil, err
 	}
 
-	byParent := make(map[string][]orderRow)
+	var byParent map[string][]sortedRow[*switchyard.Order]
 	if valid := ps[0].([]string); len(valid) > 0 {
 		q := fmt.Sprintf(`SELECT parent.id::text, x.* FROM unnest(%s::uuid[]) WITH ORDINALITY AS parent(id, ord)
 			CROSS JOIN LATERAL (
@@ -340,27 +315,19 @@ func (s *OrderService) findOrdersByParents(ctx context.Context, parentColumn str
 			) x
 			ORDER BY parent.ord, x.rn`,
 			parents, orderColumns, k.sortValueSQL(), orderBy, parentColumn, access, cond, pageCond, orderBy, limit)
-		var (
-			parent string
-			rn     int64
-		)
-		rows, err := s.db.pool.Query(ctx, q, ps...)
+		// A scan error is never a data exception, so listQueryError
+		// translates it as translate would.
+		rows, err := queryAll(ctx, s.db.pool, q, ps, func(r pgx.CollectableRow) (parentRow[*switchyard.Order], error) {
+			var pr parentRow[*switchyard.Order]
+			var rn int64
+			var err error
+			pr.node, err = scanOrder(prefixRow{r, &pr.parent}, &pr.value, &rn)
+			return pr, err
+		})
 		if err != nil {
 			return nil, listQueryError(err, page)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var or orderRow
-			o, err := scanOrder(prefixRow{rows, &parent}, &or.sortValue, &rn)
-			if err != nil {
-				return nil, translate(err)
-			}
-			or.order = o
-			byParent[parent] = append(byParent[parent], or)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, listQueryError(err, page)
-		}
+		byParent = groupByParent(rows)
 	}
 
 	out := make(map[string]*switchyard.OrderConnection, len(ids))
@@ -378,12 +345,12 @@ func (s *OrderService) findOrdersByParents(ctx context.Context, parentColumn str
 // prefixRow scans a leading column into prefix, then the rest into the
 // destinations scanOrder passes.
 type prefixRow struct {
-	rows   pgx.Rows
+	row    pgx.Row
 	prefix any
 }
 
 func (r prefixRow) Scan(dest ...any) error {
-	return r.rows.Scan(append([]any{r.prefix}, dest...)...)
+	return r.row.Scan(append([]any{r.prefix}, dest...)...)
 }
 
 // CountOrders counts the readable orders matching filter.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/switchyard/switchyard"
 )
 
@@ -108,6 +110,69 @@ func (k keyset) clause(ps *params) (cond, orderBy string, limit int, err error) 
 // sortValueSQL selects the sort column as text; cursors carry it verbatim and
 // clause casts it back, so timestamps and numerics round-trip exactly.
 func (k keyset) sortValueSQL() string { return k.key.column + "::text" }
+
+// selectPage returns the statement reading the page from from where where
+// holds: columns, then the sort value that withSortValue scans.
+func (k keyset) selectPage(columns, from, where string, ps *params) (string, error) {
+	cond, orderBy, limit, err := k.clause(ps)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s AND %s ORDER BY %s LIMIT %d`,
+		columns, k.sortValueSQL(), from, where, cond, orderBy, limit), nil
+}
+
+// sortedRow is a node with the text of its sort column, which its cursor
+// carries.
+type sortedRow[T any] struct {
+	node  T
+	value string
+}
+
+// withSortValue scans a row of a page: the node's columns, then its sort
+// value.
+func withSortValue[T any](scan func(row pgx.Row, extra ...any) (T, error)) pgx.RowToFunc[sortedRow[T]] {
+	return func(r pgx.CollectableRow) (sortedRow[T], error) {
+		var s sortedRow[T]
+		var err error
+		s.node, err = scan(r, &s.value)
+		return s, err
+	}
+}
+
+// parentRow is a row of a batch read, which reads one page per parent in one
+// statement: the parent the row belongs to, and its node.
+type parentRow[T any] struct {
+	parent string
+	sortedRow[T]
+	// empty marks the row a LEFT JOIN LATERAL yields for a parent whose page
+	// has no node, so that the parent still answers.
+	empty bool
+}
+
+// groupByParent gives each parent its page's rows, in the order read.
+func groupByParent[T any](rows []parentRow[T]) map[string][]sortedRow[T] {
+	out := map[string][]sortedRow[T]{}
+	for _, r := range rows {
+		list := out[r.parent]
+		if !r.empty {
+			list = append(list, r.sortedRow)
+		}
+		out[r.parent] = list
+	}
+	return out
+}
+
+// pageEdges finishes a page read into sorted rows and builds its edges with
+// edge; idOf gives a node's id for its cursor.
+func pageEdges[T, E any](k keyset, rows []sortedRow[T], idOf func(T) string, edge func(cursor string, node T) E) ([]E, switchyard.PageInfo) {
+	rows, cursors, info := finish(k, rows, func(r sortedRow[T]) (string, string) { return r.value, idOf(r.node) })
+	edges := make([]E, len(rows))
+	for i, r := range rows {
+		edges[i] = edge(cursors[i], r.node)
+	}
+	return edges, info
+}
 
 // finish trims the look-ahead row, restores the list order of a backward page
 // and computes the page info. rows holds what the clause's query returned.

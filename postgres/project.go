@@ -39,19 +39,6 @@ func scanProject(row pgx.Row, extra ...any) (*switchyard.Project, error) {
 	return &p, nil
 }
 
-func collectProjects(rows pgx.Rows) ([]*switchyard.Project, error) {
-	defer rows.Close()
-	out := []*switchyard.Project{}
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
 func projectNotFound() error { return switchyard.Errorf(switchyard.ENOTFOUND, "project not found") }
 
 // FindProjectByID returns the readable project with id.
@@ -78,11 +65,7 @@ func (s *ProjectService) FindProjectsByIDs(ctx context.Context, ids []string) ([
 	}
 	var ps params
 	q := fmt.Sprintf(`SELECT %s FROM projects p WHERE p.id = ANY(%s::uuid[]) AND %s`, projectColumns, ps.add(ids), canReadProject(c, "p", &ps))
-	rows, err := s.db.pool.Query(ctx, q, ps...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	list, err := collectProjects(rows)
+	list, err := queryAll(ctx, s.db.pool, q, ps, rowOf(scanProject))
 	return list, translate(err)
 }
 
@@ -145,19 +128,11 @@ func projectConditions(c *switchyard.Caller, f switchyard.ProjectFilter, ps *par
 	return strings.Join(conds, " AND "), nil
 }
 
-// sortedProject is a project with its sort value as text, for its cursor.
-type sortedProject struct {
-	project *switchyard.Project
-	value   string
-}
-
-func projectConnection(ks keyset, list []sortedProject, f switchyard.ProjectFilter) *switchyard.ProjectConnection {
-	list, cursors, info := finish(ks, list, func(r sortedProject) (string, string) { return r.value, r.project.ID })
-	conn := &switchyard.ProjectConnection{Edges: make([]switchyard.ProjectEdge, len(list)), PageInfo: info, Filter: f}
-	for i, r := range list {
-		conn.Edges[i] = switchyard.ProjectEdge{Cursor: cursors[i], Node: r.project}
-	}
-	return conn
+func projectConnection(ks keyset, list []sortedRow[*switchyard.Project], f switchyard.ProjectFilter) *switchyard.ProjectConnection {
+	edges, info := pageEdges(ks, list, func(p *switchyard.Project) string { return p.ID }, func(cursor string, p *switchyard.Project) switchyard.ProjectEdge {
+		return switchyard.ProjectEdge{Cursor: cursor, Node: p}
+	})
+	return &switchyard.ProjectConnection{Edges: edges, PageInfo: info, Filter: f}
 }
 
 // FindProjects returns one keyset page of the readable projects matching filter.
@@ -176,26 +151,12 @@ func (s *ProjectService) FindProjects(ctx context.Context, filter switchyard.Pro
 		return nil, err
 	}
 	ks := keyset{key: key, args: page}
-	cond, orderBy, limit, err := ks.clause(&ps)
+	q, err := ks.selectPage(projectColumns, "projects p", where, &ps)
 	if err != nil {
 		return nil, err
 	}
-	q := fmt.Sprintf(`SELECT %s, %s FROM projects p WHERE %s AND %s ORDER BY %s LIMIT %d`,
-		projectColumns, ks.sortValueSQL(), where, cond, orderBy, limit)
-	rows, err := s.db.pool.Query(ctx, q, ps...)
+	list, err := queryAll(ctx, s.db.pool, q, ps, withSortValue(scanProject))
 	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var list []sortedProject
-	for rows.Next() {
-		var r sortedProject
-		if r.project, err = scanProject(rows, &r.value); err != nil {
-			return nil, translate(err)
-		}
-		list = append(list, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, translate(err)
 	}
 	return projectConnection(ks, list, filter), nil
@@ -243,23 +204,16 @@ func (s *ProjectService) FindProjectsByMembers(ctx context.Context, userIDs []st
 	q := fmt.Sprintf(`SELECT x.* FROM unnest(%s::uuid[]) AS parent(id)
 		CROSS JOIN LATERAL (SELECT %s, %s, parent.id::text FROM projects p WHERE %s AND %s AND %s ORDER BY %s LIMIT %d) x`,
 		ps.add(ids), projectColumns, ks.sortValueSQL(), ownsOrBelongs("parent.id"), where, cond, orderBy, limit)
-	rows, err := s.db.pool.Query(ctx, q, ps...)
+	rows, err := queryAll(ctx, s.db.pool, q, ps, func(r pgx.CollectableRow) (parentRow[*switchyard.Project], error) {
+		var pr parentRow[*switchyard.Project]
+		var err error
+		pr.node, err = scanProject(r, &pr.value, &pr.parent)
+		return pr, err
+	})
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer rows.Close()
-	byParent := map[string][]sortedProject{}
-	for rows.Next() {
-		var r sortedProject
-		var parent string
-		if r.project, err = scanProject(rows, &r.value, &parent); err != nil {
-			return nil, translate(err)
-		}
-		byParent[parent] = append(byParent[parent], r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate(err)
-	}
+	byParent := groupByParent(rows)
 	for _, id := range validIDs(userIDs) {
 		out[id] = projectConnection(ks, byParent[strings.ToLower(id)], switchyard.ProjectFilter{MemberID: &id})
 	}
@@ -272,14 +226,29 @@ func defaultProjectSortKey() sortKey {
 	return k
 }
 
-// memberRow is one row of FindProjectMembers: a readable parent project and,
-// unless the project has no member on the page, one member with its cursor
-// value. The member columns are NULL for an empty page.
-type memberRow struct {
-	parent                string
-	id, email, name, role *string
-	avatarURL, addedAt    *string
-	createdAt, updatedAt  *time.Time
+// scanMemberRow scans one row of FindProjectMembers: a readable parent
+// project and, unless the project has no member on the page, one member with
+// its cursor value. The member columns are NULL for an empty page.
+func scanMemberRow(row pgx.CollectableRow) (parentRow[*switchyard.User], error) {
+	var (
+		pr                    parentRow[*switchyard.User]
+		id, email, name, role *string
+		avatarURL, addedAt    *string
+		createdAt, updatedAt  *time.Time
+	)
+	if err := row.Scan(&pr.parent, &id, &email, &name, &avatarURL, &role, &createdAt, &updatedAt, &addedAt); err != nil {
+		return pr, err
+	}
+	if id == nil {
+		pr.empty = true
+		return pr, nil
+	}
+	pr.value = *addedAt
+	pr.node = &switchyard.User{
+		ID: *id, Email: *email, Name: *name, AvatarURL: avatarURL, Role: switchyard.Role(*role),
+		CreatedAt: *createdAt, UpdatedAt: *updatedAt,
+	}
+	return pr, nil
 }
 
 // FindProjectMembers returns, for each readable project id, one page of its
@@ -309,37 +278,17 @@ func (s *ProjectService) FindProjectMembers(ctx context.Context, projectIDs []st
 			WHERE pm.project_id = p.id AND u.deleted_at IS NULL AND %s ORDER BY %s LIMIT %d) x ON TRUE
 		WHERE p.id = ANY(%s::uuid[]) AND %s`,
 		userColumns, ks.sortValueSQL(), cond, orderBy, limit, ps.add(ids), canReadProject(c, "p", &ps))
-	rows, err := s.db.pool.Query(ctx, q, ps...)
+	rows, err := queryAll(ctx, s.db.pool, q, ps, scanMemberRow)
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer rows.Close()
-	byParent := map[string][]sortedUser{}
-	for rows.Next() {
-		var m memberRow
-		if err := rows.Scan(&m.parent, &m.id, &m.email, &m.name, &m.avatarURL, &m.role, &m.createdAt, &m.updatedAt, &m.addedAt); err != nil {
-			return nil, translate(err)
-		}
-		list := byParent[m.parent]
-		if m.id != nil {
-			list = append(list, sortedUser{value: *m.addedAt, user: &switchyard.User{
-				ID: *m.id, Email: *m.email, Name: *m.name, AvatarURL: m.avatarURL, Role: switchyard.Role(*m.role),
-				CreatedAt: *m.createdAt, UpdatedAt: *m.updatedAt,
-			}})
-		}
-		byParent[m.parent] = list
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate(err)
-	}
+	byParent := groupByParent(rows)
 	for _, id := range validIDs(projectIDs) {
 		list, readable := byParent[strings.ToLower(id)]
 		if !readable {
 			continue
 		}
-		conn := userConnection(ks, list)
-		conn.Filter = switchyard.UserFilter{MemberOfProjectID: &id}
-		out[id] = conn
+		out[id] = userConnection(ks, list, switchyard.UserFilter{MemberOfProjectID: &id})
 	}
 	return out, nil
 }

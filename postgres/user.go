@@ -70,20 +70,8 @@ func (s *UserService) FindUsersByIDs(ctx context.Context, ids []string) ([]*swit
 	var ps params
 	q := fmt.Sprintf(`SELECT %s FROM users u WHERE u.id = ANY(%s::uuid[]) AND %s`,
 		userColumns, ps.add(ids), canReadUser(c, "u", &ps))
-	rows, err := s.db.pool.Query(ctx, q, ps...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	out := []*switchyard.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, u)
-	}
-	return out, translate(rows.Err())
+	list, err := queryAll(ctx, s.db.pool, q, ps, rowOf(scanUser))
+	return list, translate(err)
 }
 
 // ResolveCaller looks the user up by id without access rules: it runs before
@@ -200,46 +188,22 @@ func (s *UserService) FindUsers(ctx context.Context, filter switchyard.UserFilte
 		return nil, err
 	}
 	ks := keyset{key: key, args: page}
-	cond, orderBy, limit, err := ks.clause(&ps)
+	q, err := ks.selectPage(userColumns, "users u", where, &ps)
 	if err != nil {
 		return nil, err
 	}
-	q := fmt.Sprintf(`SELECT %s, %s FROM users u WHERE %s AND %s ORDER BY %s LIMIT %d`,
-		userColumns, ks.sortValueSQL(), where, cond, orderBy, limit)
-	rows, err := s.db.pool.Query(ctx, q, ps...)
+	list, err := queryAll(ctx, s.db.pool, q, ps, withSortValue(scanUser))
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer rows.Close()
-	var list []sortedUser
-	for rows.Next() {
-		var r sortedUser
-		if r.user, err = scanUser(rows, &r.value); err != nil {
-			return nil, translate(err)
-		}
-		list = append(list, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate(err)
-	}
-	conn := userConnection(ks, list)
-	conn.Filter = filter
-	return conn, nil
+	return userConnection(ks, list, filter), nil
 }
 
-// sortedUser is a user with its sort value as text, for its cursor.
-type sortedUser struct {
-	user  *switchyard.User
-	value string
-}
-
-func userConnection(ks keyset, list []sortedUser) *switchyard.UserConnection {
-	list, cursors, info := finish(ks, list, func(r sortedUser) (string, string) { return r.value, r.user.ID })
-	conn := &switchyard.UserConnection{Edges: make([]switchyard.UserEdge, len(list)), PageInfo: info}
-	for i, r := range list {
-		conn.Edges[i] = switchyard.UserEdge{Cursor: cursors[i], Node: r.user}
-	}
-	return conn
+func userConnection(ks keyset, list []sortedRow[*switchyard.User], f switchyard.UserFilter) *switchyard.UserConnection {
+	edges, info := pageEdges(ks, list, func(u *switchyard.User) string { return u.ID }, func(cursor string, u *switchyard.User) switchyard.UserEdge {
+		return switchyard.UserEdge{Cursor: cursor, Node: u}
+	})
+	return &switchyard.UserConnection{Edges: edges, PageInfo: info, Filter: f}
 }
 
 // CountUsers counts the readable, non-deleted users matching filter.
@@ -417,12 +381,8 @@ func (s *UserService) DeleteUser(ctx context.Context, id string) error {
 		}
 		// Each lost membership is a change to its project, announced like a
 		// removal so subscribers of the project hear of it.
-		rows, err := tx.Query(ctx, `WITH gone AS (DELETE FROM project_members WHERE user_id = $1 RETURNING project_id)
-			SELECT `+projectColumns+` FROM projects p WHERE p.id IN (SELECT project_id FROM gone) ORDER BY p.id`, id)
-		if err != nil {
-			return err
-		}
-		projects, err := collectProjects(rows)
+		projects, err := queryAll(ctx, tx, `WITH gone AS (DELETE FROM project_members WHERE user_id = $1 RETURNING project_id)
+			SELECT `+projectColumns+` FROM projects p WHERE p.id IN (SELECT project_id FROM gone) ORDER BY p.id`, []any{id}, rowOf(scanProject))
 		if err != nil {
 			return err
 		}
