@@ -2,6 +2,34 @@
 
 package graph
 
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/switchyard/switchyard"
+)
+
+// What a notification is about: an order or a project.
+type NotificationSubject interface {
+	IsNotificationSubject()
+}
+
+// A short-lived, single-use credential for `GET /events`, for clients such as the
+// browser's EventSource that cannot send an Authorization header.
+type EventStreamTicket struct {
+	// Opaque; valid once, on any instance, until expiresAt.
+	Ticket string `json:"ticket"`
+	// 60 seconds after it was created.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// The stream's URL, relative to this server: /events with the topics and the
+	// ticket in its query string, ready for `new EventSource(url)`. To resume
+	// after a disconnect, get a new ticket and add `&after=<last id received>`.
+	URL string `json:"url"`
+}
+
 // Mutations. Errors carry `extensions.code`: BAD_USER_INPUT (with
 // `extensions.field` naming the input at fault), NOT_FOUND when the target does not
 // exist or the caller may not read it, FORBIDDEN when the caller may read it but not
@@ -10,9 +38,173 @@ package graph
 type Mutation struct {
 }
 
+// One committed change to an order, delivered live. `order` is the order's state
+// as of this change (its nested fields, like items and customer, are read when
+// the event is delivered).
+type OrderEvent struct {
+	// The event's place in the stream. Pass it as `after` (or as the SSE
+	// Last-Event-ID) to resume right after this event, with no gap and no duplicate.
+	Cursor string            `json:"cursor"`
+	Type   OrderEventType    `json:"type"`
+	Order  *switchyard.Order `json:"order"`
+	// The status the order left, for STATUS_CHANGED; null otherwise.
+	PreviousStatus *switchyard.OrderStatus `json:"previousStatus,omitempty"`
+	// When the change committed.
+	OccurredAt time.Time `json:"occurredAt"`
+}
+
 // Queries. Every list that can grow is a Relay connection: `first` and `last` take
 // at most 100 (a larger value is a BAD_USER_INPUT error, never silently shortened).
 // A lookup by id of something that does not exist, or that the caller may not read,
 // returns null.
 type Query struct {
+}
+
+// Live updates. Subscribe over WebSocket at /graphql (subprotocols
+// `graphql-transport-ws` and the legacy `graphql-ws`; the token goes in the
+// connection_init payload as {"Authorization": "Bearer <token>"} or on the
+// upgrade request) or over Server-Sent Events (GraphQL over SSE, distinct
+// connections mode: GET or POST /graphql with `Accept: text/event-stream` and
+// the Authorization header).
+//
+// Every event is checked when it is delivered: a caller only ever receives
+// events about what they may read at that moment, so a member removed from a
+// project stops receiving its events at once.
+//
+// Every payload carries its event's cursor in `extensions.cursor` (and, over
+// SSE, in the event's `id:`). A client that reconnects passes the last cursor it
+// received as `after` (or as the Last-Event-ID header over SSE, which takes
+// precedence over `after`) and gets the events it missed, in order, then live
+// ones. A cursor that is malformed, or older than the server keeps events for,
+// is a BAD_USER_INPUT error naming the field `after`; the server never skips
+// events silently.
+//
+// A subscription ends with an error when the caller's token expires
+// (UNAUTHENTICATED), or when the client falls so far behind that the server
+// stops queueing for it (RATE_LIMITED); the message names the cursor to resume
+// after.
+type Subscription struct {
+}
+
+// Topics of the plain event stream at /events.
+type EventTopic string
+
+const (
+	// Order events: order.created, order.status_changed, order.shipment_set.
+	EventTopicOrders EventTopic = "ORDERS"
+	// The caller's notifications: notification.created.
+	EventTopicNotifications EventTopic = "NOTIFICATIONS"
+	// Project events: project.created, project.updated, project.member_added, project.member_removed.
+	EventTopicProjects EventTopic = "PROJECTS"
+)
+
+var AllEventTopic = []EventTopic{
+	EventTopicOrders,
+	EventTopicNotifications,
+	EventTopicProjects,
+}
+
+func (e EventTopic) IsValid() bool {
+	switch e {
+	case EventTopicOrders, EventTopicNotifications, EventTopicProjects:
+		return true
+	}
+	return false
+}
+
+func (e EventTopic) String() string {
+	return string(e)
+}
+
+func (e *EventTopic) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = EventTopic(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid EventTopic", str)
+	}
+	return nil
+}
+
+func (e EventTopic) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *EventTopic) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e EventTopic) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happened to an order.
+type OrderEventType string
+
+const (
+	// The order was created (event type order.created); previousStatus is null.
+	OrderEventTypeCreated OrderEventType = "CREATED"
+	// The order moved one step along its lifecycle, including cancellation and
+	// refund (order.status_changed); previousStatus is the status it left.
+	OrderEventTypeStatusChanged OrderEventType = "STATUS_CHANGED"
+	// The order's shipment was set or replaced (order.shipment_set); previousStatus is null.
+	OrderEventTypeShipmentSet OrderEventType = "SHIPMENT_SET"
+)
+
+var AllOrderEventType = []OrderEventType{
+	OrderEventTypeCreated,
+	OrderEventTypeStatusChanged,
+	OrderEventTypeShipmentSet,
+}
+
+func (e OrderEventType) IsValid() bool {
+	switch e {
+	case OrderEventTypeCreated, OrderEventTypeStatusChanged, OrderEventTypeShipmentSet:
+		return true
+	}
+	return false
+}
+
+func (e OrderEventType) String() string {
+	return string(e)
+}
+
+func (e *OrderEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrderEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrderEventType", str)
+	}
+	return nil
+}
+
+func (e OrderEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrderEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrderEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

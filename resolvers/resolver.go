@@ -22,6 +22,16 @@ type Resolver struct {
 	Projects switchyard.ProjectService
 	Orders   switchyard.OrderService
 
+	// Notifications reads and marks the caller's own notifications.
+	Notifications switchyard.NotificationService
+	// Events opens the live streams subscriptions adapt.
+	Events switchyard.EventStream
+	// Tickets issues the credentials of the plain event stream.
+	Tickets switchyard.TicketService
+	// EventsPath is where the plain event stream is served, for the URL a
+	// ticket comes with; empty means DefaultEventsPath.
+	EventsPath string
+
 	// LoaderWait is how long a loader collects keys before it fetches them;
 	// zero means DefaultLoaderWait.
 	LoaderWait time.Duration
@@ -78,6 +88,18 @@ func (r *Resolver) OrderStatusChange() graph.OrderStatusChangeResolver {
 	return &orderStatusChangeResolver{r}
 }
 
+func (r *Resolver) Notification() graph.NotificationResolver {
+	return &notificationResolver{r}
+}
+
+func (r *Resolver) NotificationConnection() graph.NotificationConnectionResolver {
+	return &notificationConnectionResolver{r}
+}
+
+func (r *Resolver) Subscription() graph.SubscriptionResolver {
+	return &subscriptionResolver{r}
+}
+
 type (
 	entityResolver            struct{ *Resolver }
 	mutationResolver          struct{ *Resolver }
@@ -90,6 +112,10 @@ type (
 	orderConnectionResolver   struct{ *Resolver }
 	orderItemResolver         struct{ *Resolver }
 	orderStatusChangeResolver struct{ *Resolver }
+
+	notificationResolver           struct{ *Resolver }
+	notificationConnectionResolver struct{ *Resolver }
+	subscriptionResolver           struct{ *Resolver }
 )
 
 // nullIfNotFound turns ENOTFOUND into a null result: the schema documents that

@@ -1,0 +1,219 @@
+package resolvers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/switchyard/switchyard"
+	"github.com/switchyard/switchyard/graph"
+)
+
+// Subscription resolvers only adapt: they open an EventStream subscription
+// with the right filter and turn each *switchyard.Event into the field's
+// payload on the channel gqlgen reads. Who may see which event is decided by
+// the EventStream at delivery time, never here.
+
+var (
+	orderEventTypes = switchyard.TopicEventTypes(switchyard.TopicOrders)
+	projectTypes    = switchyard.TopicEventTypes(switchyard.TopicProjects)
+)
+
+func (r *subscriptionResolver) OrderUpdated(ctx context.Context, id string) (<-chan *graph.OrderEvent, error) {
+	if _, err := switchyard.RequireCaller(ctx); err != nil {
+		return nil, err
+	}
+	after, err := resumePosition(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	// Subscribing to an order one may not read is refused up front, as a
+	// query for it would be, rather than left as a stream that stays silent.
+	if _, err := r.Resolver.Orders.FindOrderByID(ctx, id); err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, r.Resolver, switchyard.EventFilter{
+		Types: orderEventTypes, SubjectType: "order", SubjectID: id, After: after,
+	}, decodeOrderEvent)
+}
+
+func (r *subscriptionResolver) OrderEvents(ctx context.Context, projectID *string, after *string) (<-chan *graph.OrderEvent, error) {
+	if _, err := switchyard.RequireCaller(ctx); err != nil {
+		return nil, err
+	}
+	pos, err := resumePosition(ctx, after)
+	if err != nil {
+		return nil, err
+	}
+	// No read check on the project: a customer who is not its member still
+	// receives the events of their own orders in it.
+	return subscribe(ctx, r.Resolver, switchyard.EventFilter{
+		Types: orderEventTypes, SubjectType: "order", ProjectID: deref(projectID), After: pos,
+	}, decodeOrderEvent)
+}
+
+func (r *subscriptionResolver) NotificationCreated(ctx context.Context, after *string) (<-chan *switchyard.Notification, error) {
+	if _, err := switchyard.RequireCaller(ctx); err != nil {
+		return nil, err
+	}
+	pos, err := resumePosition(ctx, after)
+	if err != nil {
+		return nil, err
+	}
+	// The EventStream delivers a notification event to its recipient only.
+	return subscribe(ctx, r.Resolver, switchyard.EventFilter{
+		Types: []string{switchyard.EventNotificationCreated}, SubjectType: "notification", After: pos,
+	}, decodeData[switchyard.Notification])
+}
+
+func (r *subscriptionResolver) ProjectUpdated(ctx context.Context, id string) (<-chan *switchyard.Project, error) {
+	if _, err := switchyard.RequireCaller(ctx); err != nil {
+		return nil, err
+	}
+	after, err := resumePosition(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Resolver.Projects.FindProjectByID(ctx, id); err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, r.Resolver, switchyard.EventFilter{
+		Types: projectTypes, SubjectType: "project", SubjectID: id, After: after,
+	}, decodeData[switchyard.Project])
+}
+
+// resumePosition is where a subscription starts: after the transport's
+// resume cursor (SSE Last-Event-ID) when there is one, else after the `after`
+// argument, else with the next live event.
+func resumePosition(ctx context.Context, after *string) (int64, error) {
+	if c := streamFrom(ctx).resume(); c != "" {
+		return switchyard.ParseEventCursor("Last-Event-ID", c)
+	}
+	if after == nil || *after == "" {
+		return 0, nil
+	}
+	return switchyard.ParseEventCursor("after", *after)
+}
+
+// errNoEventStream is a wiring bug: a server without realtime.
+var errNoEventStream = errors.New("resolvers: Resolver.Events is not set")
+
+// subscribe opens the stream and starts the adapter. The channel it returns is
+// unbuffered: a client that reads slowly holds the adapter, whose EventStream
+// subscription then fills its own bounded queue and is cut off there with an
+// error naming its cursor; nothing grows here.
+func subscribe[T any](ctx context.Context, r *Resolver, f switchyard.EventFilter, convert func(*switchyard.Event) (T, error)) (<-chan T, error) {
+	if r.Events == nil {
+		return nil, errNoEventStream
+	}
+	caller, err := switchyard.RequireCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !caller.ExpiresAt.IsZero() && !time.Now().Before(caller.ExpiresAt) {
+		return nil, switchyard.Errorf(switchyard.EUNAUTHENTICATED, "token expired; reconnect with a new token")
+	}
+	sub, err := r.Events.Subscribe(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan T)
+	go pump(ctx, caller, f.After, sub, streamFrom(ctx), convert, out)
+	return out, nil
+}
+
+// pump moves events from sub to out until one of them ends, then records why
+// on st and closes out, which ends the GraphQL subscription.
+func pump[T any](ctx context.Context, caller *switchyard.Caller, after int64, sub switchyard.Subscription, st *Stream, convert func(*switchyard.Event) (T, error), out chan<- T) {
+	defer close(out)
+	last := ""
+	if after > 0 {
+		last = switchyard.EventCursor(after)
+	}
+	// The stream may not outlive the credential that opened it. The
+	// EventStream may end it at the same moment with its own
+	// UNAUTHENTICATED error; either reaches the client.
+	var expired <-chan time.Time
+	if !caller.ExpiresAt.IsZero() {
+		t := time.NewTimer(time.Until(caller.ExpiresAt))
+		defer t.Stop()
+		expired = t.C
+	}
+	events := sub.Events()
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				if err := sub.Err(); err != nil && ctx.Err() == nil {
+					st.fail(err)
+				}
+				return
+			}
+			v, err := convert(e)
+			if err != nil {
+				st.fail(fmt.Errorf("resolvers: decode event %d (%s): %w", e.Seq, e.Type, err))
+				return
+			}
+			cursor := switchyard.EventCursor(e.Seq)
+			st.push(cursor)
+			select {
+			case out <- v:
+				last = cursor
+			case <-ctx.Done():
+				return
+			}
+		case <-expired:
+			st.fail(tokenExpired(last))
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func tokenExpired(lastCursor string) error {
+	if lastCursor == "" {
+		return switchyard.Errorf(switchyard.EUNAUTHENTICATED, "token expired; reconnect with a new token")
+	}
+	return switchyard.Errorf(switchyard.EUNAUTHENTICATED, "token expired; reconnect with a new token and resume after cursor %s", lastCursor)
+}
+
+// Event data is the subject's state with the GraphQL field names (the domain
+// types' JSON tags), so it decodes straight into the payload types.
+
+func decodeData[T any](e *switchyard.Event) (*T, error) {
+	v := new(T)
+	if err := json.Unmarshal(e.Data, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+var orderEventTypeOf = map[string]graph.OrderEventType{
+	switchyard.EventOrderCreated:       graph.OrderEventTypeCreated,
+	switchyard.EventOrderStatusChanged: graph.OrderEventTypeStatusChanged,
+	switchyard.EventOrderShipmentSet:   graph.OrderEventTypeShipmentSet,
+}
+
+func decodeOrderEvent(e *switchyard.Event) (*graph.OrderEvent, error) {
+	typ, ok := orderEventTypeOf[e.Type]
+	if !ok {
+		return nil, fmt.Errorf("not an order event type")
+	}
+	var d struct {
+		switchyard.Order
+		PreviousStatus *switchyard.OrderStatus `json:"previousStatus"`
+	}
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return nil, err
+	}
+	return &graph.OrderEvent{
+		Cursor:         switchyard.EventCursor(e.Seq),
+		Type:           typ,
+		Order:          &d.Order,
+		PreviousStatus: d.PreviousStatus,
+		OccurredAt:     e.OccurredAt,
+	}, nil
+}
