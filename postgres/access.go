@@ -20,47 +20,45 @@ func memberProjectIDs(userParam string) string {
 		WHERE pm2.user_id = %[1]s AND p3.status <> 'DELETED')`, userParam)
 }
 
-// canReadProject: admins read all; members the non-deleted projects they own or
-// belong to.
-func canReadProject(c *switchyard.Caller, alias string, ps *params) string {
+// forCaller is the shape every rule shares: nothing for an anonymous caller,
+// everything for an admin, and for a member the condition member builds over
+// the placeholder of the member's id.
+func forCaller(c *switchyard.Caller, ps *params, member func(me string) string) string {
 	switch {
 	case c == nil:
 		return "FALSE"
 	case c.IsAdmin():
 		return "TRUE"
 	}
-	return fmt.Sprintf("%s.id IN %s", alias, memberProjectIDs(ps.add(c.UserID)))
+	return member(ps.add(c.UserID))
+}
+
+// canReadProject: admins read all; members the non-deleted projects they own or
+// belong to.
+func canReadProject(c *switchyard.Caller, alias string, ps *params) string {
+	return forCaller(c, ps, func(me string) string {
+		return fmt.Sprintf("%s.id IN %s", alias, memberProjectIDs(me))
+	})
 }
 
 // canReadOrder: admins read all; members the orders of their projects and the
 // orders where they are the customer.
 func canReadOrder(c *switchyard.Caller, alias string, ps *params) string {
-	switch {
-	case c == nil:
-		return "FALSE"
-	case c.IsAdmin():
-		return "TRUE"
-	}
-	me := ps.add(c.UserID)
-	return fmt.Sprintf("(%[1]s.customer_id = %[2]s OR %[1]s.project_id IN %[3]s)", alias, me, memberProjectIDs(me))
+	return forCaller(c, ps, func(me string) string {
+		return fmt.Sprintf("(%[1]s.customer_id = %[2]s OR %[1]s.project_id IN %[3]s)", alias, me, memberProjectIDs(me))
+	})
 }
 
 // canReadUser: admins read every user; members read themselves, the owners and
 // members of their projects, and the customers of their projects' orders.
-// Deleted users are never read by id or listed; see includeDeleted.
+// Deleted users are never read by id or listed; see UserService.
 func canReadUser(c *switchyard.Caller, alias string, ps *params) string {
-	switch {
-	case c == nil:
-		return "FALSE"
-	case c.IsAdmin():
-		return "TRUE"
-	}
-	me := ps.add(c.UserID)
-	mine := memberProjectIDs(me)
-	return fmt.Sprintf(`(%[1]s.id = %[2]s
+	return forCaller(c, ps, func(me string) string {
+		return fmt.Sprintf(`(%[1]s.id = %[2]s
 		OR %[1]s.id IN (SELECT p4.owner_id FROM projects p4 WHERE p4.id IN %[3]s)
 		OR %[1]s.id IN (SELECT pm4.user_id FROM project_members pm4 WHERE pm4.project_id IN %[3]s)
-		OR EXISTS (SELECT 1 FROM orders o4 WHERE o4.customer_id = %[1]s.id AND o4.project_id IN %[3]s))`, alias, me, mine)
+		OR EXISTS (SELECT 1 FROM orders o4 WHERE o4.customer_id = %[1]s.id AND o4.project_id IN %[3]s))`, alias, me, memberProjectIDs(me))
+	})
 }
 
 // canChangeProject: the owner or an admin changes a project and its members.

@@ -201,10 +201,7 @@ func lockOrder(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, id string) 
 	var ps params
 	idp := ps.add(id)
 	access := canReadOrder(c, "o", &ps)
-	memberExpr := "TRUE"
-	if !c.IsAdmin() {
-		memberExpr = fmt.Sprintf("o.project_id IN %s", memberProjectIDs(ps.add(c.UserID)))
-	}
+	memberExpr := forCaller(c, &ps, func(me string) string { return "o.project_id IN " + memberProjectIDs(me) })
 	q := fmt.Sprintf(`SELECT %s, %s FROM orders o WHERE o.id = %s AND %s FOR UPDATE OF o`, orderColumns, memberExpr, idp, access)
 	o, err = scanOrder(tx.QueryRow(ctx, q, ps...), &member)
 	if isNoRows(err) {
