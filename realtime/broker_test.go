@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,6 +169,14 @@ type redisServer struct {
 
 func startRedisServer(t testing.TB) *redisServer {
 	t.Helper()
+	s := newRedisServer(t)
+	s.start()
+	return s
+}
+
+// newRedisServer reserves a port for a server that is not started yet.
+func newRedisServer(t testing.TB) *redisServer {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +184,6 @@ func startRedisServer(t testing.TB) *redisServer {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	s := &redisServer{t: t, port: port, dir: t.TempDir()}
-	s.start()
 	t.Cleanup(s.stop)
 	return s
 }
@@ -215,6 +223,7 @@ func (s *redisServer) stop() {
 	if s.cmd == nil {
 		return
 	}
+	s.cmd.Process.Signal(syscall.SIGCONT) // in case a test froze it
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.cmd = nil
@@ -282,5 +291,60 @@ func TestRedisBrokerSurvivesRestart(t *testing.T) {
 	}
 	if err := b.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping after restarts: %v", err)
+	}
+}
+
+// A Redis that stops answering without closing the connection (a frozen
+// process, a network partition) is detected by the idle ping, and the
+// subscriber reconnects once it answers again.
+func TestRedisBrokerHalfOpen(t *testing.T) {
+	srv := startRedisServer(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.addr()})
+	t.Cleanup(func() { client.Close() })
+	b := NewRedisBroker(client, testChannel(t))
+	b.idle = 100 * time.Millisecond
+	ch, err := b.Subscribe(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := func() *switchyard.Event {
+		t.Helper()
+		select {
+		case e, ok := <-ch:
+			if !ok {
+				t.Fatal("the subscription closed")
+			}
+			return e
+		case <-time.After(30 * time.Second):
+			t.Fatal("nothing received within 30s")
+		}
+		return nil
+	}
+	if err := b.Publish(t.Context(), &switchyard.Event{Seq: 1, Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if e := recv(); e == nil || e.Seq != 1 {
+		t.Fatalf("got %v; want seq 1", e)
+	}
+
+	srv.cmd.Process.Signal(syscall.SIGSTOP)
+	deadline := time.Now().Add(10 * time.Second)
+	for b.replaced.Load() == 0 {
+		if time.Now().After(deadline) {
+			srv.cmd.Process.Signal(syscall.SIGCONT)
+			t.Fatal("a frozen Redis was not noticed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.cmd.Process.Signal(syscall.SIGCONT)
+
+	if e := recv(); e != nil {
+		t.Fatalf("got seq %d; want the nil loss signal after reconnecting", e.Seq)
+	}
+	if err := b.Publish(t.Context(), &switchyard.Event{Seq: 2, Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if e := recv(); e == nil || e.Seq != 2 {
+		t.Fatalf("got %v; want seq 2", e)
 	}
 }

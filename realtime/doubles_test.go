@@ -200,7 +200,7 @@ func notificationEvent(user string, project *string) *switchyard.Event {
 // world is one instance: a hub running on a broker, over a log and viewers
 // shared with other worlds when given.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	log     *memLog
 	viewers *memViewers
 	broker  switchyard.Broker
@@ -208,11 +208,11 @@ type world struct {
 	relayMu *sync.Mutex
 }
 
-func newWorld(t *testing.T, opts HubOptions) *world {
+func newWorld(t testing.TB, opts HubOptions) *world {
 	return newWorldOn(t, opts, &memLog{}, newMemViewers(), NewMemoryBroker(), &sync.Mutex{})
 }
 
-func newWorldOn(t *testing.T, opts HubOptions, log *memLog, viewers *memViewers, broker switchyard.Broker, relayMu *sync.Mutex) *world {
+func newWorldOn(t testing.TB, opts HubOptions, log *memLog, viewers *memViewers, broker switchyard.Broker, relayMu *sync.Mutex) *world {
 	t.Helper()
 	w := &world{t: t, log: log, viewers: viewers, broker: broker, relayMu: relayMu}
 	w.hub = NewHub(log, viewers, opts)
@@ -286,7 +286,7 @@ func (w *world) subscribe(userID string, f switchyard.EventFilter) *stream {
 }
 
 type stream struct {
-	t      *testing.T
+	t      testing.TB
 	sub    switchyard.Subscription
 	cancel context.CancelFunc
 }

@@ -180,8 +180,8 @@ func (h *Hub) Run(ctx context.Context, broker switchyard.Broker) error {
 			h.receive(ctx, e)
 		case <-tick.C:
 			if events == nil {
-				if events, err = broker.Subscribe(ctx); err != nil && ctx.Err() == nil {
-					h.logger.Warn("cannot subscribe to the broker; retrying", "err", err)
+				if events, err = broker.Subscribe(ctx); err == nil {
+					h.logger.Info("subscribed to the broker")
 				}
 			}
 			h.check(ctx)
@@ -395,14 +395,34 @@ func (h *Hub) refreshViewers(ctx context.Context, e *switchyard.Event) {
 	}
 	h.mu.Unlock()
 
-	for _, en := range targets {
-		lctx, cancel := context.WithTimeout(ctx, h.opts.IOTimeout)
-		v, err := h.viewers.LoadViewer(lctx, en.userID)
-		cancel()
-		if err == nil && v == nil {
-			err = errors.New("viewer loader returned no viewer")
-		}
-		h.mu.Lock()
+	// A project's update reloads all its members: load them side by side,
+	// a few at a time, so a big project stalls routing briefly.
+	type loaded struct {
+		v   *switchyard.Viewer
+		err error
+	}
+	results := make([]loaded, len(targets))
+	sem := make(chan struct{}, reloadConcurrency)
+	var wg sync.WaitGroup
+	for i, en := range targets {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			lctx, cancel := context.WithTimeout(ctx, h.opts.IOTimeout)
+			defer cancel()
+			v, err := h.viewers.LoadViewer(lctx, en.userID)
+			if err == nil && v == nil {
+				err = errors.New("viewer loader returned no viewer")
+			}
+			results[i] = loaded{v, err}
+		})
+	}
+	wg.Wait()
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, en := range targets {
+		v, err := results[i].v, results[i].err
 		switch {
 		case h.users[en.userID] != en:
 			// Its last subscription ended meanwhile.
@@ -427,9 +447,11 @@ func (h *Hub) refreshViewers(ctx context.Context, e *switchyard.Event) {
 					"subscription ended: the subscriber's access could not be checked; resume after cursor %s", switchyard.EventCursor(s.last.Load())))
 			}
 		}
-		h.mu.Unlock()
 	}
 }
+
+// reloadConcurrency bounds the viewer loads one event starts at once.
+const reloadConcurrency = 8
 
 func containsEntry(list []*viewerEntry, en *viewerEntry) bool {
 	for _, x := range list {

@@ -668,3 +668,37 @@ func TestHubRedisRestart(t *testing.T) {
 		s.expect(i)
 	}
 }
+
+// Redis is down when the instance starts: the hub serves from the log
+// meanwhile, and subscribes once Redis answers.
+func TestHubStartsWithoutBroker(t *testing.T) {
+	srv := newRedisServer(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.addr(), DialerRetries: 1})
+	t.Cleanup(func() { client.Close() })
+	log, viewers := &memLog{}, newMemViewers()
+	viewers.member("alice", "p1")
+	w := newWorldOn(t, HubOptions{CheckInterval: 50 * time.Millisecond}, log, viewers, NewRedisBroker(client, "events"), &sync.Mutex{})
+	s := w.subscribe("alice", switchyard.EventFilter{})
+	s.expect(log.append(orderEvent("p1", "o1", "cust")).Seq) // the relay cannot publish it
+
+	srv.start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := client.PubSubNumSub(t.Context(), "events").Result()
+		if err == nil && n["events"] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub did not subscribe once Redis answered: %v %v", n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	relay := NewRedisBroker(client, "events")
+	e := log.append(orderEvent("p1", "o2", "cust"))
+	for relay.Publish(t.Context(), e) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Redis did not answer")
+		}
+	}
+	s.expect(e.Seq)
+}

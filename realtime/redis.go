@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,6 +39,8 @@ type RedisBroker struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	confirm    time.Duration
+
+	replaced atomic.Int64 // connections given up as unresponsive, for tests
 }
 
 var _ switchyard.Broker = (*RedisBroker)(nil)
@@ -140,6 +143,7 @@ func (b *RedisBroker) receive(ctx context.Context, ps *redis.PubSub, q *lossyQue
 			return false
 		}
 		_ = current.Close()
+		b.replaced.Add(1)
 		current = b.client.Subscribe(ctx, b.channel)
 		ps = current
 		return true
