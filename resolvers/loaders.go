@@ -39,8 +39,16 @@ type orderListArgs struct {
 }
 
 // WithLoaders returns ctx carrying a fresh set of loaders. Call it once per
-// operation, after the caller is in ctx: loaders cache what they read with that
+// response, after the caller is in ctx: loaders cache what they read with that
 // caller's rights, so they must never be shared between operations or callers.
+//
+// Per response rather than per operation because of subscriptions: each event
+// is one response of a long-lived operation, and the fields under its payload
+// (an order's items, customer, project) must be read fresh for that event, not
+// served from a cache filled for an earlier one. gqlgen resolves a response's
+// fields with the context its response interceptors pass on, so the server
+// calls WithLoaders from an AroundResponses hook; a query or mutation has one
+// response, so for them nothing changes.
 func (r *Resolver) WithLoaders(ctx context.Context) context.Context {
 	wait := r.LoaderWait
 	if wait <= 0 {

@@ -195,9 +195,10 @@ func newGraphQL(cfg Config, res *resolvers.Resolver, auth *authenticator) *handl
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic)
 
-	// Loaders are per operation, not per HTTP request: a websocket carries
-	// many operations, and each must read with fresh caches.
-	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	// Loaders are per response, not per HTTP request: a websocket carries
+	// many operations, and a subscription many events, and each must read
+	// with fresh caches (see resolvers.(*Resolver).WithLoaders).
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		return next(res.WithLoaders(ctx))
 	})
 	return srv
