@@ -15,6 +15,11 @@ const (
 	ECONFLICT        = "CONFLICT"
 	ERATELIMITED     = "RATE_LIMITED"
 	EINTERNAL        = "INTERNAL"
+
+	// ESEARCHUNAVAILABLE: the search backend cannot be reached. Only search
+	// fails with it; the rest of the API keeps working and the indexer catches
+	// up when the backend returns.
+	ESEARCHUNAVAILABLE = "SEARCH_UNAVAILABLE"
 )
 
 // Error is an application error: a code from the vocabulary above, a message
