@@ -214,8 +214,11 @@ func errNotOrderMember() error {
 	return switchyard.Errorf(switchyard.EFORBIDDEN, "only members of the order's project and admins may change it")
 }
 
-// UpdateOrderStatus moves an order one step along its lifecycle.
-func (s *OrderService) UpdateOrderStatus(ctx context.Context, id string, status switchyard.OrderStatus, note *string) (*switchyard.Order, error) {
+// changeOrder is every order change: the caller and the id are checked, then
+// check, the input's own validation, all before any round trip; then change
+// runs on the order, locked for the transaction (see lockOrder), and what it
+// returns commits.
+func (s *OrderService) changeOrder(ctx context.Context, id string, check func() error, change func(tx pgx.Tx, c *switchyard.Caller, cur *switchyard.Order, member bool) (*switchyard.Order, error)) (*switchyard.Order, error) {
 	c, err := switchyard.RequireCaller(ctx)
 	if err != nil {
 		return nil, err
@@ -223,11 +226,7 @@ func (s *OrderService) UpdateOrderStatus(ctx context.Context, id string, status 
 	if !validID(id) {
 		return nil, orderNotFound("id")
 	}
-	if !status.Valid() {
-		return nil, switchyard.InvalidField("status", "unknown order status %q", status)
-	}
-	note, err = normalizeNote("note", note)
-	if err != nil {
+	if err := check(); err != nil {
 		return nil, err
 	}
 	var updated *switchyard.Order
@@ -236,13 +235,7 @@ func (s *OrderService) UpdateOrderStatus(ctx context.Context, id string, status 
 		if err != nil {
 			return err
 		}
-		if !member {
-			return errNotOrderMember()
-		}
-		if err := switchyard.ValidateTransition("status", cur.Status, status); err != nil {
-			return err
-		}
-		updated, err = changeOrderStatus(ctx, tx, c, cur, status, note)
+		updated, err = change(tx, c, cur, member)
 		return err
 	})
 	if err != nil {
@@ -251,43 +244,46 @@ func (s *OrderService) UpdateOrderStatus(ctx context.Context, id string, status 
 	return updated, nil
 }
 
+// UpdateOrderStatus moves an order one step along its lifecycle.
+func (s *OrderService) UpdateOrderStatus(ctx context.Context, id string, status switchyard.OrderStatus, note *string) (*switchyard.Order, error) {
+	check := func() (err error) {
+		if !status.Valid() {
+			return switchyard.InvalidField("status", "unknown order status %q", status)
+		}
+		note, err = normalizeNote("note", note)
+		return err
+	}
+	return s.changeOrder(ctx, id, check, func(tx pgx.Tx, c *switchyard.Caller, cur *switchyard.Order, member bool) (*switchyard.Order, error) {
+		if !member {
+			return nil, errNotOrderMember()
+		}
+		if err := switchyard.ValidateTransition("status", cur.Status, status); err != nil {
+			return nil, err
+		}
+		return changeOrderStatus(ctx, tx, c, cur, status, note)
+	})
+}
+
 // CancelOrder cancels a PENDING or PAID order; the reason becomes the history
 // entry's note.
 func (s *OrderService) CancelOrder(ctx context.Context, id string, reason *string) (*switchyard.Order, error) {
-	c, err := switchyard.RequireCaller(ctx)
-	if err != nil {
-		return nil, err
+	check := func() (err error) {
+		reason, err = normalizeNote("reason", reason)
+		return err
 	}
-	if !validID(id) {
-		return nil, orderNotFound("id")
-	}
-	reason, err = normalizeNote("reason", reason)
-	if err != nil {
-		return nil, err
-	}
-	var updated *switchyard.Order
-	err = s.db.inTx(ctx, func(tx pgx.Tx) error {
-		cur, member, err := lockOrder(ctx, tx, c, id)
-		if err != nil {
-			return err
-		}
+	return s.changeOrder(ctx, id, check, func(tx pgx.Tx, c *switchyard.Caller, cur *switchyard.Order, member bool) (*switchyard.Order, error) {
 		ownPending := cur.CustomerID == c.UserID && cur.Status == switchyard.OrderPending
 		if !member && !ownPending {
 			if cur.CustomerID == c.UserID {
-				return switchyard.Errorf(switchyard.EFORBIDDEN, "a customer may cancel their own order only while it is PENDING; it is %s", cur.Status)
+				return nil, switchyard.Errorf(switchyard.EFORBIDDEN, "a customer may cancel their own order only while it is PENDING; it is %s", cur.Status)
 			}
-			return errNotOrderMember()
+			return nil, errNotOrderMember()
 		}
 		if !cur.Status.CanTransitionTo(switchyard.OrderCancelled) {
-			return switchyard.InvalidField("id", "only a PENDING or PAID order can be cancelled; this one is %s", cur.Status)
+			return nil, switchyard.InvalidField("id", "only a PENDING or PAID order can be cancelled; this one is %s", cur.Status)
 		}
-		updated, err = changeOrderStatus(ctx, tx, c, cur, switchyard.OrderCancelled, reason)
-		return err
+		return changeOrderStatus(ctx, tx, c, cur, switchyard.OrderCancelled, reason)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return updated, nil
 }
 
 // insertOrderStatusChange appends to an order's history. A caller that is
@@ -332,43 +328,25 @@ func changeOrderStatus(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, cur
 
 // SetOrderShipment sets or replaces an order's shipment.
 func (s *OrderService) SetOrderShipment(ctx context.Context, id string, shipment switchyard.Shipment) (*switchyard.Order, error) {
-	c, err := switchyard.RequireCaller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !validID(id) {
-		return nil, orderNotFound("id")
-	}
-	if err := shipment.Validate(); err != nil {
-		return nil, err
-	}
-	var updated *switchyard.Order
-	err = s.db.inTx(ctx, func(tx pgx.Tx) error {
-		cur, member, err := lockOrder(ctx, tx, c, id)
-		if err != nil {
-			return err
-		}
+	// The method value binds &shipment: Validate trims the very shipment the
+	// change then writes.
+	return s.changeOrder(ctx, id, shipment.Validate, func(tx pgx.Tx, c *switchyard.Caller, cur *switchyard.Order, member bool) (*switchyard.Order, error) {
 		if !member {
-			return errNotOrderMember()
+			return nil, errNotOrderMember()
 		}
 		if cur.Status == switchyard.OrderCancelled || cur.Status == switchyard.OrderRefunded {
-			return switchyard.InvalidField("id", "an order that is %s cannot be shipped", cur.Status)
+			return nil, switchyard.InvalidField("id", "an order that is %s cannot be shipped", cur.Status)
 		}
 		o, err := scanOrder(tx.QueryRow(ctx, `UPDATE orders AS o
 			SET shipment_carrier = $2, shipment_tracking_number = $3, shipment_estimated_delivery = $4, updated_at = now()
 			WHERE o.id = $1 RETURNING `+orderColumns,
 			cur.ID, shipment.Carrier, shipment.TrackingNumber, shipment.EstimatedDelivery))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := insertOrderEvent(ctx, tx, c, switchyard.EventOrderShipmentSet, o, newOrderEventData(o)); err != nil {
-			return err
+			return nil, err
 		}
-		updated = o
-		return nil
+		return o, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return updated, nil
 }
