@@ -552,6 +552,9 @@ func (s *subscription) Err() error {
 // (ERATELIMITED, naming the cursor to resume after), when the caller's
 // credentials expire or the user is deleted (EUNAUTHENTICATED), or when the
 // hub stops.
+//
+// It waits (as long as ctx allows) until Run has read the log's position.
+// Events are shared between subscribers and must not be changed.
 func (h *Hub) Subscribe(ctx context.Context, f switchyard.EventFilter) (switchyard.Subscription, error) {
 	caller := switchyard.CallerFromContext(ctx)
 	if caller == nil || caller.UserID == "" {
@@ -740,6 +743,7 @@ func drain(s *subscription) {
 // from there the routing loop queues every later event. Events are checked
 // against the viewer as it is when they are sent, like live ones.
 func (h *Hub) replay(ctx context.Context, s *subscription, pending []*switchyard.Event, next int64) {
+	drainWait := time.Millisecond
 	for {
 		h.mu.Lock()
 		if s.ended {
@@ -758,7 +762,10 @@ func (h *Hub) replay(ctx context.Context, s *subscription, pending []*switchyard
 		h.mu.Unlock()
 
 		if next >= pos {
-			t := time.NewTimer(5 * time.Millisecond)
+			// Nothing signals a read from a channel: poll, slower and slower
+			// for a reader that has stopped (until its context ends).
+			drainWait = min(2*drainWait, 100*time.Millisecond)
+			t := time.NewTimer(drainWait)
 			select {
 			case <-t.C:
 			case <-s.quit:

@@ -17,6 +17,10 @@ import (
 	"github.com/switchyard/switchyard"
 )
 
+// DefaultRedisChannel is the pub/sub channel a cluster's instances share
+// unless configured otherwise.
+const DefaultRedisChannel = "switchyard:events"
+
 // RedisBroker is the switchyard.Broker that fans events out to every instance
 // through one Redis pub/sub channel.
 //
@@ -96,6 +100,9 @@ func (b *RedisBroker) Subscribe(ctx context.Context) (<-chan *switchyard.Event, 
 }
 
 func (b *RedisBroker) awaitConfirmation(ctx context.Context, ps *redis.PubSub) error {
+	// A blocked read does not watch ctx; closing the PubSub ends it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
 	deadline := time.Now().Add(b.confirm)
 	for {
 		left := time.Until(deadline)
