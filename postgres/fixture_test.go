@@ -280,6 +280,19 @@ func walkBackward(t testing.TB, size int, fetch func(switchyard.PageArgs) (pageO
 	return ids
 }
 
+// keysetBefore reports whether a row may precede the next in a keyset list,
+// given c, the comparison of their sort values: ties break on id, and a
+// descending list reverses both, as sortKey does.
+func keysetBefore(c int, idA, idB string, desc bool) bool {
+	if c == 0 {
+		c = strings.Compare(idA, idB)
+	}
+	if desc {
+		return c > 0
+	}
+	return c < 0
+}
+
 // userPage and projectPage adapt connections to the page walkers.
 func userPage(c *switchyard.UserConnection, err error) (pageOf, error) {
 	if err != nil {

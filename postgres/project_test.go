@@ -704,13 +704,7 @@ func projectInOrder(a, b *switchyard.Project, o switchyard.ProjectOrder) bool {
 	} else {
 		c = a.CreatedAt.Compare(b.CreatedAt)
 	}
-	if c == 0 {
-		c = strings.Compare(a.ID, b.ID)
-	}
-	if desc {
-		return c > 0
-	}
-	return c < 0
+	return keysetBefore(c, a.ID, b.ID, desc)
 }
 
 // TestProjectPaginationUnderInserts: every project present at the start is

@@ -759,13 +759,7 @@ func userInOrder(a, b *switchyard.User, o switchyard.UserOrder) bool {
 	default:
 		c = a.CreatedAt.Compare(b.CreatedAt)
 	}
-	if c == 0 {
-		c = strings.Compare(a.ID, b.ID)
-	}
-	if desc {
-		return c > 0
-	}
-	return c < 0
+	return keysetBefore(c, a.ID, b.ID, desc)
 }
 
 func TestUserPageArguments(t *testing.T) {
