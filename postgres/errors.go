@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -65,6 +66,22 @@ func validIDs(ids []string) []string {
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
 		if validID(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// batchIDs returns the distinct ids that can name a row, lower-cased as
+// PostgreSQL prints uuids, so a batch statement reads each parent once and its
+// rows can be matched back to every spelling the caller asked with.
+func batchIDs(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range validIDs(ids) {
+		id = strings.ToLower(id)
+		if !seen[id] {
+			seen[id] = true
 			out = append(out, id)
 		}
 	}

@@ -99,7 +99,7 @@ func (s *OrderService) findOne(ctx context.Context, q string, ps params) (*switc
 // FindOrdersByIDs returns the readable orders among ids in one statement.
 func (s *OrderService) FindOrdersByIDs(ctx context.Context, ids []string) ([]*switchyard.Order, error) {
 	c := switchyard.CallerFromContext(ctx)
-	ids = uniqueStrings(validIDs(ids))
+	ids = batchIDs(ids)
 	if c == nil || len(ids) == 0 {
 		return []*switchyard.Order{}, nil
 	}
@@ -224,20 +224,30 @@ func orderConnection(k keyset, rows []sortedRow[*switchyard.Order], f switchyard
 	return &switchyard.OrderConnection{Edges: edges, PageInfo: info, Filter: f}
 }
 
-// FindOrders returns one page of the readable orders matching filter.
-func (s *OrderService) FindOrders(ctx context.Context, filter switchyard.OrderFilter, page switchyard.PageArgs, order switchyard.OrderOrder) (*switchyard.OrderConnection, error) {
+// startOrderList checks what every list of orders checks, in this order: the
+// caller, the filter and the sort order. The page arguments are checked when
+// the keyset's clause is built.
+func startOrderList(ctx context.Context, filter switchyard.OrderFilter, page switchyard.PageArgs, order switchyard.OrderOrder) (*switchyard.Caller, keyset, error) {
 	c, err := switchyard.RequireCaller(ctx)
 	if err != nil {
-		return nil, err
+		return nil, keyset{}, err
 	}
 	if err := validateOrderFilter(filter); err != nil {
-		return nil, err
+		return nil, keyset{}, err
 	}
 	key, err := orderSortKey(order)
 	if err != nil {
+		return nil, keyset{}, err
+	}
+	return c, keyset{key: key, args: page}, nil
+}
+
+// FindOrders returns one page of the readable orders matching filter.
+func (s *OrderService) FindOrders(ctx context.Context, filter switchyard.OrderFilter, page switchyard.PageArgs, order switchyard.OrderOrder) (*switchyard.OrderConnection, error) {
+	c, k, err := startOrderList(ctx, filter, page, order)
+	if err != nil {
 		return nil, err
 	}
-	k := keyset{key: key, args: page}
 	var ps params
 	where := canReadOrder(c, "o", &ps) + " AND " + orderFilterSQL(filter, &ps)
 	q, err := k.selectPage(orderColumns, "orders o", where, &ps)
@@ -274,19 +284,10 @@ func (s *OrderService) FindOrdersByCustomers(ctx context.Context, customerIDs []
 // filter to one parent; each connection's Filter is narrowed so CountOrders
 // counts exactly that connection.
 func (s *OrderService) findOrdersByParents(ctx context.Context, parentColumn string, ids []string, filter switchyard.OrderFilter, page switchyard.PageArgs, order switchyard.OrderOrder, setParent func(*switchyard.OrderFilter, string)) (map[string]*switchyard.OrderConnection, error) {
-	c, err := switchyard.RequireCaller(ctx)
+	c, k, err := startOrderList(ctx, filter, page, order)
 	if err != nil {
 		return nil, err
 	}
-	if err := validateOrderFilter(filter); err != nil {
-		return nil, err
-	}
-	key, err := orderSortKey(order)
-	if err != nil {
-		return nil, err
-	}
-	k := keyset{key: key, args: page}
-
 	// The parent replaces whatever the filter said about the same column.
 	shared := filter
 	switch parentColumn {
@@ -296,7 +297,7 @@ func (s *OrderService) findOrdersByParents(ctx context.Context, parentColumn str
 		shared.CustomerID = nil
 	}
 	var ps params
-	parents := ps.add(uniqueStrings(validIDs(ids)))
+	parents := ps.add(batchIDs(ids))
 	access := canReadOrder(c, "o", &ps)
 	cond := orderFilterSQL(shared, &ps)
 	pageCond, orderBy, limit, err := k.clause(&ps)
@@ -375,7 +376,7 @@ func (s *OrderService) CountOrders(ctx context.Context, filter switchyard.OrderF
 // currency, in one statement. Callers read the orders through the service
 // first, which is where access is checked.
 func (s *OrderService) FindOrderItems(ctx context.Context, orderIDs []string) (map[string][]*switchyard.OrderItem, error) {
-	ids := uniqueStrings(validIDs(orderIDs))
+	ids := batchIDs(orderIDs)
 	out := make(map[string][]*switchyard.OrderItem, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -409,7 +410,7 @@ func (s *OrderService) FindOrderItems(ctx context.Context, orderIDs []string) (m
 // statement. The id orders them: changes to one order are serialized by its
 // row lock, so insertion order is the order they happened in.
 func (s *OrderService) FindOrderHistory(ctx context.Context, orderIDs []string) (map[string][]*switchyard.OrderStatusChange, error) {
-	ids := uniqueStrings(validIDs(orderIDs))
+	ids := batchIDs(orderIDs)
 	out := make(map[string][]*switchyard.OrderStatusChange, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -445,20 +446,4 @@ func (s *OrderService) FindOrderHistory(ctx context.Context, orderIDs []string) 
 		return nil, translate(err)
 	}
 	return out, nil
-}
-
-// uniqueStrings drops repeats, keeping the first of each, lower-cased so
-// differently cased spellings of one UUID count once and match what
-// PostgreSQL returns.
-func uniqueStrings(ss []string) []string {
-	seen := make(map[string]bool, len(ss))
-	out := make([]string, 0, len(ss))
-	for _, s := range ss {
-		s = strings.ToLower(s)
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }

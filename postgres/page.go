@@ -36,6 +36,20 @@ type sortKey struct {
 	desc     bool
 }
 
+// withDirection returns k sorted in direction d; "" keeps the field's default.
+func (k sortKey) withDirection(d switchyard.SortDirection) (sortKey, error) {
+	switch d {
+	case switchyard.SortAsc:
+		k.desc = false
+	case switchyard.SortDesc:
+		k.desc = true
+	case "":
+	default:
+		return k, switchyard.InvalidField("orderBy.direction", "unknown direction %q", d)
+	}
+	return k, nil
+}
+
 type cursor struct {
 	Sort  string `json:"s"`
 	Value string `json:"v"`

@@ -81,16 +81,7 @@ func projectSortKey(o switchyard.ProjectOrder) (sortKey, error) {
 	default:
 		return k, switchyard.InvalidField("orderBy.field", "unknown order field %q", o.Field)
 	}
-	switch o.Direction {
-	case switchyard.SortAsc:
-		k.desc = false
-	case switchyard.SortDesc:
-		k.desc = true
-	case "":
-	default:
-		return k, switchyard.InvalidField("orderBy.direction", "unknown direction %q", o.Direction)
-	}
-	return k, nil
+	return k.withDirection(o.Direction)
 }
 
 // ownsOrBelongs is the condition that the user whose id is the SQL expression
@@ -160,22 +151,6 @@ func (s *ProjectService) FindProjects(ctx context.Context, filter switchyard.Pro
 		return nil, translate(err)
 	}
 	return projectConnection(ks, list, filter), nil
-}
-
-// batchIDs returns the distinct ids that can name a row, lower-cased as
-// PostgreSQL prints uuids, so a batch statement reads each parent once and its
-// rows can be matched back to every spelling the caller asked with.
-func batchIDs(ids []string) []string {
-	seen := make(map[string]bool, len(ids))
-	out := make([]string, 0, len(ids))
-	for _, id := range validIDs(ids) {
-		id = strings.ToLower(id)
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // FindProjectsByMembers returns, for each user id, one page (newest first) of

@@ -122,16 +122,7 @@ func userSortKey(o switchyard.UserOrder) (sortKey, error) {
 	default:
 		return k, switchyard.InvalidField("orderBy.field", "unknown order field %q", o.Field)
 	}
-	switch o.Direction {
-	case switchyard.SortAsc:
-		k.desc = false
-	case switchyard.SortDesc:
-		k.desc = true
-	case "":
-	default:
-		return k, switchyard.InvalidField("orderBy.direction", "unknown direction %q", o.Direction)
-	}
-	return k, nil
+	return k.withDirection(o.Direction)
 }
 
 // userConditions is the WHERE clause of FindUsers and CountUsers: not
