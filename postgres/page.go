@@ -125,8 +125,8 @@ func (k keyset) clause(ps *params) (cond, orderBy string, limit int, err error) 
 // clause casts it back, so timestamps and numerics round-trip exactly.
 func (k keyset) sortValueSQL() string { return k.key.column + "::text" }
 
-// selectPage returns the statement reading the page from from where where
-// holds: columns, then the sort value that withSortValue scans.
+// selectPage returns the statement that reads the page out of the rows of from
+// for which where holds: columns, then the sort value withSortValue scans.
 func (k keyset) selectPage(columns, from, where string, ps *params) (string, error) {
 	cond, orderBy, limit, err := k.clause(ps)
 	if err != nil {
@@ -164,7 +164,9 @@ type parentRow[T any] struct {
 	empty bool
 }
 
-// groupByParent gives each parent its page's rows, in the order read.
+// groupByParent gives each parent its page's rows, in the order read. A
+// parent read with an empty page is present with no rows, which tells it
+// apart from a parent not read at all.
 func groupByParent[T any](rows []parentRow[T]) map[string][]sortedRow[T] {
 	out := map[string][]sortedRow[T]{}
 	for _, r := range rows {
