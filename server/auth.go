@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/switchyard/switchyard"
@@ -118,32 +117,5 @@ func (a *authenticator) middleware(log *slog.Logger) func(http.Handler) http.Han
 				writeInternal(w, r, log, fmt.Errorf("authenticate: %w", err))
 			}
 		})
-	}
-}
-
-// websocketInit authenticates a websocket from its connection_init payload,
-// {"Authorization": "Bearer <token>"}: browsers cannot set headers on a
-// websocket. A payload without one keeps whatever the upgrade request's own
-// header established (or the anonymous caller). A bad token closes the socket
-// with 4403, as graphql-transport-ws recommends.
-func (a *authenticator) websocketInit(log *slog.Logger) transport.WebsocketInitFunc {
-	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		caller, err := a.authenticate(ctx, p.Authorization())
-		switch {
-		case errors.Is(err, errNoCredential):
-			return ctx, nil, nil
-		case err == nil:
-			return switchyard.NewContextWithCaller(ctx, caller), nil, nil
-		case switchyard.ErrorCode(err) == switchyard.EUNAUTHENTICATED:
-			ctx = transport.WithWebsocketCloseCode(ctx, 4403)
-			ctx = transport.AppendCloseReason(ctx, "Forbidden: "+switchyard.ErrorMessage(err))
-			return ctx, nil, err
-		default:
-			id := RequestIDFromContext(ctx)
-			log.ErrorContext(ctx, "websocket: authenticate", "request_id", id, "error", err.Error())
-			ctx = transport.WithWebsocketCloseCode(ctx, 1011)
-			ctx = transport.AppendCloseReason(ctx, "internal error; request id "+id)
-			return ctx, nil, fmt.Errorf("%s; request id %s", internalMessage, id)
-		}
 	}
 }

@@ -51,17 +51,34 @@ type Config struct {
 	// APQCacheSize is how many automatic persisted queries are kept; default 1000.
 	APQCacheSize int
 	// AllowedOrigins are browser origins, besides the server's own, that may
-	// open websockets; "*" allows any.
+	// open websockets: "https://app.example.com", "http://localhost:*" (any
+	// port), or "*" for any. Nil means DefaultAllowedOrigins (local
+	// development servers).
 	AllowedOrigins []string
-	// KeepAlive is the interval of websocket and SSE keep-alive messages;
-	// default 10s.
+	// KeepAlive is the interval of websocket pings (and the legacy
+	// protocol's "ka" messages); default 10s.
 	KeepAlive time.Duration
+	// PongWait is how long after a ping a websocket peer may stay silent
+	// before it counts as dead and is dropped; default KeepAlive.
+	PongWait time.Duration
+	// InitTimeout is how long a websocket may wait before connection_init;
+	// default 10s.
+	InitTimeout time.Duration
+	// WebsocketReadLimit bounds one websocket message; default MaxBodyBytes.
+	WebsocketReadLimit int64
+	// MaxOperationsPerConnection bounds the operations (subscriptions, in
+	// practice) one websocket runs at once; default 100.
+	MaxOperationsPerConnection int
+	// SSEHeartbeat is the interval of the comment sent on idle event
+	// streams (GraphQL over SSE and /events); default 15s.
+	SSEHeartbeat time.Duration
 	// ReadyTimeout bounds /readyz's pings; default 2s.
 	ReadyTimeout time.Duration
 }
 
 // Deps are what the server serves.
 type Deps struct {
+	// Resolver answers GraphQL; its Events and Tickets also serve /events.
 	Resolver *resolvers.Resolver
 	// Callers turns a token's subject into the current caller.
 	Callers switchyard.CallerResolver
@@ -94,7 +111,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 
-	gql := newGraphQL(cfg, deps.Resolver, auth)
+	present := presentError(log)
+	gql := newGraphQL(cfg, deps.Resolver, auth, present)
 	var graphqlEndpoint http.Handler = gql
 	graphqlEndpoint = s.endWithStreams(graphqlEndpoint)
 	graphqlEndpoint = auth.middleware(log)(graphqlEndpoint)
@@ -102,6 +120,19 @@ func New(cfg Config, deps Deps) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", graphqlEndpoint)
+	if deps.Resolver.Events != nil {
+		path := deps.Resolver.EventsPath
+		if path == "" {
+			path = resolvers.DefaultEventsPath
+		}
+		var events http.Handler = &eventsHandler{
+			events: deps.Resolver.Events, tickets: deps.Resolver.Tickets, callers: deps.Callers,
+			log: log, present: present, heartbeat: cfg.SSEHeartbeat,
+		}
+		events = s.stream(events)
+		events = auth.middleware(log)(events)
+		mux.Handle("GET "+path, events)
+	}
 	mux.Handle("GET /playground", playground.Handler("Switchyard", "/graphql",
 		playground.WithGraphiqlEnablePluginExplorer(true),
 		playground.WithStoragePrefix("switchyard"),
@@ -136,6 +167,21 @@ func (c *Config) defaults() {
 	if c.KeepAlive <= 0 {
 		c.KeepAlive = 10 * time.Second
 	}
+	if c.PongWait <= 0 {
+		c.PongWait = c.KeepAlive
+	}
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = defaultInitTimeout
+	}
+	if c.WebsocketReadLimit <= 0 {
+		c.WebsocketReadLimit = c.MaxBodyBytes
+	}
+	if c.MaxOperationsPerConnection <= 0 {
+		c.MaxOperationsPerConnection = defaultMaxOperations
+	}
+	if c.SSEHeartbeat <= 0 {
+		c.SSEHeartbeat = 15 * time.Second
+	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 2 * time.Second
 	}
@@ -148,14 +194,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) CloseStreams() { s.stopStreams() }
 
 // endWithStreams ties long-lived requests (websocket upgrades, SSE) to the
-// server's stream context, so CloseStreams ends them; gqlgen closes a
-// websocket with "terminated" when its context ends.
+// server's stream context, so CloseStreams ends them.
 func (s *Server) endWithStreams(next http.Handler) http.Handler {
+	streaming := s.stream(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") == "" && !acceptsEventStream(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
+		streaming.ServeHTTP(w, r)
+	})
+}
+
+// stream ties every request of next to the server's stream context.
+func (s *Server) stream(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		stop := context.AfterFunc(s.streams, cancel)
@@ -165,22 +218,24 @@ func (s *Server) endWithStreams(next http.Handler) http.Handler {
 }
 
 // newGraphQL configures gqlgen explicitly; NewDefaultServer is for examples.
-func newGraphQL(cfg Config, res *resolvers.Resolver, auth *authenticator) *handler.Server {
+// The streaming transports are Switchyard's own (websocket.go, sse.go): they
+// carry each event's cursor and end subscriptions with the protocols' exact
+// errors and close codes.
+func newGraphQL(cfg Config, res *resolvers.Resolver, auth *authenticator, present graphql.ErrorPresenterFunc) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
 		Resolvers:  res,
 		Complexity: complexity(),
 	}))
 
-	srv.AddTransport(transport.Websocket{
-		Implementation:        newGorillaWebsocket(cfg.AllowedOrigins),
-		KeepAlivePingInterval: cfg.KeepAlive,
-		InitTimeout:           10 * time.Second,
-		InitFunc:              auth.websocketInit(cfg.Logger),
-	})
+	srv.AddTransport(newWSTransport(cfg, auth, present))
 	srv.AddTransport(transport.Options{})
+	// SSE before GET and POST: an SSE request is one of those too, told apart
+	// by its Accept.
+	srv.AddTransport(sseTransport{
+		op:        func(exec graphql.GraphExecutor) operation { return operation{exec: exec, present: present} },
+		heartbeat: cfg.SSEHeartbeat,
+	})
 	srv.AddTransport(transport.GET{})
-	// SSE before POST: an SSE request is a POST too, told apart by its Accept.
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: cfg.KeepAlive})
 	srv.AddTransport(transport.POST{})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](cfg.QueryCacheSize))
@@ -192,7 +247,7 @@ func newGraphQL(cfg Config, res *resolvers.Resolver, auth *authenticator) *handl
 	srv.Use(depthLimit{max: cfg.DepthLimit})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 
-	srv.SetErrorPresenter(presentError(cfg.Logger))
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverPanic)
 
 	// Loaders are per response, not per HTTP request: a websocket carries

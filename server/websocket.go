@@ -1,102 +1,538 @@
 package server
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/switchyard/switchyard"
 )
 
-// gorillaWebsocket accepts GraphQL websockets with gorilla/websocket. gqlgen's
-// transport speaks both graphql-transport-ws and the legacy graphql-ws over
-// whatever WebsocketImplementation it is given; gorilla's Upgrader gives us an
-// explicit origin check.
-type gorillaWebsocket struct {
-	upgrader websocket.Upgrader
+// GraphQL over WebSocket, both subprotocols:
+//
+//   - graphql-transport-ws (github.com/enisdenjo/graphql-ws, PROTOCOL.md):
+//     every protocol violation closes the socket with the code the protocol
+//     names: 4400 invalid message, 4401 subscribe before connection_ack, 4403
+//     a refused token, 4406 unsupported subprotocol, 4408 no connection_init
+//     in time, 4409 an operation id already in use, 4429 a second
+//     connection_init, 4500 an internal error.
+//   - graphql-ws, the legacy subscriptions-transport-ws protocol: it names
+//     no close codes, so a malformed frame gets connection_error and a bad
+//     operation an error message, and the connection stays open, as its
+//     reference server does; a refused token and start before
+//     connection_init close it (4403, 4401) after connection_error.
+//
+// gqlgen's own transport is not used: it closes with 1000 or 1002 where the
+// protocol names codes, accepts duplicate operation ids and has no limit on
+// operations per connection.
+//
+// Dead peers: the server sends a WebSocket ping every KeepAlive and expects
+// some frame (a pong at least: browsers and ws answer pings themselves)
+// within KeepAlive+PongWait, else it drops the connection and ends its
+// operations. Legacy clients also get the protocol's "ka" every KeepAlive.
+// A message larger than the read limit closes with 1009.
+const (
+	subprotocolTransportWS = "graphql-transport-ws"
+	subprotocolLegacy      = "graphql-ws"
+
+	closeBadRequest       = 4400
+	closeUnauthorized     = 4401
+	closeForbidden        = 4403
+	closeSubprotocol      = 4406
+	closeInitTimeout      = 4408
+	closeDuplicateID      = 4409
+	closeTooManyInits     = 4429
+	closeInternalError    = 4500
+	closeNormal           = websocket.CloseNormalClosure
+	closeMessageTooBig    = websocket.CloseMessageTooBig
+	maxCloseReasonBytes   = 123
+	defaultMaxOperations  = 100
+	defaultInitTimeout    = 10 * time.Second
+	legacyConnectionError = "connection_error"
+)
+
+type wsTransport struct {
+	origins     originPolicy
+	auth        *authenticator
+	log         *slog.Logger
+	op          func(graphql.GraphExecutor) operation
+	keepAlive   time.Duration
+	pongWait    time.Duration
+	initTimeout time.Duration
+	readLimit   int64
+	maxOps      int
+	upgrader    websocket.Upgrader
 }
 
-var _ transport.WebsocketImplementation = gorillaWebsocket{}
+var _ graphql.Transport = (*wsTransport)(nil)
 
-// newGorillaWebsocket accepts same-origin browsers, clients that send no Origin
-// (programs, not browsers), and the extra origins listed ("*" for any).
-func newGorillaWebsocket(allowedOrigins []string) gorillaWebsocket {
-	return gorillaWebsocket{upgrader: websocket.Upgrader{
+func newWSTransport(cfg Config, auth *authenticator, present graphql.ErrorPresenterFunc) *wsTransport {
+	t := &wsTransport{
+		origins:     newOriginPolicy(cfg.AllowedOrigins),
+		auth:        auth,
+		log:         cfg.Logger,
+		op:          func(exec graphql.GraphExecutor) operation { return operation{exec: exec, present: present} },
+		keepAlive:   cfg.KeepAlive,
+		pongWait:    cfg.PongWait,
+		initTimeout: cfg.InitTimeout,
+		readLimit:   cfg.WebsocketReadLimit,
+		maxOps:      cfg.MaxOperationsPerConnection,
+	}
+	t.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		CheckOrigin: func(r *http.Request) bool {
-			origin := r.Header.Get("Origin")
-			if origin == "" || slices.Contains(allowedOrigins, "*") || slices.Contains(allowedOrigins, origin) {
-				return true
-			}
-			u, err := url.Parse(origin)
-			return err == nil && strings.EqualFold(u.Host, r.Host)
+		Subprotocols:     []string{subprotocolTransportWS, subprotocolLegacy},
+		// Checked in Do, with a clearer refusal than gorilla's.
+		CheckOrigin: func(*http.Request) bool { return true },
+		// Idle connections share write buffers instead of holding one each.
+		WriteBufferPool: &sync.Pool{},
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			writeError(w, status, switchyard.EINVALID, "websocket upgrade failed: "+reason.Error())
 		},
-		// gqlgen answers a failed upgrade itself; writing here too would send
-		// two responses.
-		Error: func(http.ResponseWriter, *http.Request, int, error) {},
-	}}
+	}
+	return t
 }
 
-func (g gorillaWebsocket) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	u := g.upgrader
-	u.Subprotocols = slices.Clone(u.Subprotocols)
-	for _, p := range opts.Subprotocols {
-		if !slices.Contains(u.Subprotocols, p) {
-			u.Subprotocols = append(u.Subprotocols, p)
+func (t *wsTransport) Supports(r *http.Request) bool { return r.Header.Get("Upgrade") != "" }
+
+func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if !t.origins.allowed(r) {
+		writeError(w, http.StatusForbidden, switchyard.EFORBIDDEN,
+			fmt.Sprintf("origin %s may not open websockets here; allow it with SWITCHYARD_ALLOWED_ORIGINS", r.Header.Get("Origin")))
+		return
+	}
+	requested := websocket.Subprotocols(r)
+	conn, err := t.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered
+	}
+	c := &wsConn{
+		t: t, conn: conn, op: t.op(exec), headers: r.Header,
+		ops: map[string]*wsOp{},
+	}
+	switch conn.Subprotocol() {
+	case subprotocolTransportWS:
+	case subprotocolLegacy:
+		c.legacy = true
+	default:
+		if len(requested) > 0 {
+			c.closeWith(closeSubprotocol, "Subprotocol not acceptable")
+			return
+		}
+		// No subprotocol asked for: the legacy protocol, as clients that
+		// predate subprotocol negotiation expect.
+		c.legacy = true
+	}
+	c.serve(r.Context())
+}
+
+// wsConn is one connection.
+type wsConn struct {
+	t       *wsTransport
+	conn    *websocket.Conn
+	op      operation
+	legacy  bool
+	headers http.Header
+
+	writeMu sync.Mutex
+
+	mu     sync.Mutex
+	ctx    context.Context // the connection's: request id, caller once known
+	inited bool
+	acked  bool
+	closed bool
+	ops    map[string]*wsOp
+	wg     sync.WaitGroup
+}
+
+type wsOp struct {
+	cancel context.CancelFunc
+	// stopped is set when the client ended the operation; nothing more is
+	// sent for it.
+	stopped bool
+}
+
+type wsMessage struct {
+	ID      *string         `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+func (c *wsConn) serve(reqCtx context.Context) {
+	ctx, cancel := context.WithCancel(reqCtx)
+	c.ctx = ctx
+	// Server shutdown ends the request context: close like a server going
+	// away, so clients reconnect elsewhere and resume.
+	stopOnDone := context.AfterFunc(ctx, func() { c.closeWith(closeNormal, "server closing the connection") })
+	defer func() {
+		stopOnDone()
+		cancel()
+		c.closeWith(closeNormal, "terminated")
+		c.wg.Wait()
+	}()
+
+	initTimer := time.AfterFunc(c.t.initTimeout, func() {
+		c.mu.Lock()
+		acked := c.acked
+		c.mu.Unlock()
+		if !acked {
+			c.closeWith(closeInitTimeout, "Connection initialisation timeout")
+		}
+	})
+	defer initTimer.Stop()
+
+	deadline := func() { _ = c.conn.SetReadDeadline(time.Now().Add(c.t.keepAlive + c.t.pongWait)) }
+	deadline()
+	c.conn.SetPongHandler(func(string) error { deadline(); return nil })
+	var pinger *time.Timer
+	pinger = time.AfterFunc(c.t.keepAlive, func() {
+		if c.isClosed() {
+			return
+		}
+		if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+			c.closeWith(closeNormal, "terminated")
+			return
+		}
+		if c.legacy && c.isAcked() {
+			c.send(wsMessage{Type: "ka"})
+		}
+		pinger.Reset(c.t.keepAlive)
+	})
+	defer pinger.Stop()
+
+	for {
+		typ, r, err := c.conn.NextReader()
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() && !c.isClosed() {
+				c.t.log.InfoContext(ctx, "websocket: peer stopped answering pings; dropping it", "request_id", RequestIDFromContext(ctx))
+			}
+			return
+		}
+		deadline()
+		data, err := io.ReadAll(io.LimitReader(r, c.t.readLimit+1))
+		if err != nil {
+			return
+		}
+		if int64(len(data)) > c.t.readLimit {
+			c.closeWith(closeMessageTooBig, fmt.Sprintf("message too big: the limit is %d bytes", c.t.readLimit))
+			return
+		}
+		if typ != websocket.TextMessage {
+			if !c.invalid("Invalid message received: binary frames are not part of the protocol") {
+				return
+			}
+			continue
+		}
+		if !c.handle(data) {
+			return
 		}
 	}
-	conn, err := u.Upgrade(w, r, opts.ResponseHeader)
-	if err != nil {
-		return nil, err
+}
+
+// handle processes one message and reports whether to keep reading.
+func (c *wsConn) handle(data []byte) bool {
+	var m wsMessage
+	if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+		return c.invalid("Invalid message received: not a JSON object with a type")
 	}
-	return &gorillaConn{conn: conn}, nil
-}
-
-// gorillaConn adapts *websocket.Conn to gqlgen's WebsocketConn. gqlgen already
-// serializes its writes; the mutex keeps that true should it ever not.
-type gorillaConn struct {
-	conn *websocket.Conn
-	mu   sync.Mutex
-}
-
-var (
-	_ transport.WebsocketConn          = (*gorillaConn)(nil)
-	_ transport.WebsocketReadLimiter   = (*gorillaConn)(nil)
-	_ transport.WebsocketReadDeadliner = (*gorillaConn)(nil)
-)
-
-// writeTimeout bounds a write to a client that stopped reading, so one stuck
-// client cannot hold a goroutine forever.
-const writeTimeout = 10 * time.Second
-
-func (c *gorillaConn) Close() error { return c.conn.Close() }
-
-func (c *gorillaConn) NextReader() (int, io.Reader, error) {
-	t, r, err := c.conn.NextReader()
-	if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseNoStatusReceived) {
-		return t, nil, transport.ErrWebsocketClosed
+	id := ""
+	if m.ID != nil {
+		id = *m.ID
 	}
-	return t, r, err
+	switch {
+	case m.Type == "connection_init":
+		return c.init(m.Payload)
+	case !c.legacy && m.Type == "ping":
+		c.send(wsMessage{Type: "pong", Payload: m.Payload})
+		return true
+	case !c.legacy && m.Type == "pong":
+		return true
+	case !c.legacy && m.Type == "subscribe", c.legacy && m.Type == "start":
+		return c.subscribe(id, m.ID != nil, m.Payload)
+	case !c.legacy && m.Type == "complete", c.legacy && m.Type == "stop":
+		c.stop(id)
+		return true
+	case c.legacy && m.Type == "connection_terminate":
+		c.closeWith(closeNormal, "terminated")
+		return false
+	}
+	if c.legacy {
+		c.sendErrors(id, gqlerror.Errorf("unknown message type %q", m.Type))
+		return true
+	}
+	return c.invalid(fmt.Sprintf("Invalid message received: unexpected message type %q", m.Type))
 }
 
-func (c *gorillaConn) WriteJSON(v any) error {
+// invalid answers a malformed message and reports whether to keep reading.
+func (c *wsConn) invalid(reason string) bool {
+	if c.legacy {
+		c.send(wsMessage{Type: legacyConnectionError, Payload: mustJSON(gqlerror.Errorf("%s", reason))})
+		return true
+	}
+	c.closeWith(closeBadRequest, reason)
+	return false
+}
+
+func (c *wsConn) init(payload json.RawMessage) bool {
+	c.mu.Lock()
+	again := c.inited
+	c.inited = true
+	c.mu.Unlock()
+	if again {
+		c.refuse(closeTooManyInits, "Too many initialisation requests")
+		return false
+	}
+	var p map[string]any
+	if len(payload) > 0 && !bytes.Equal(payload, []byte("null")) {
+		if err := json.Unmarshal(payload, &p); err != nil {
+			return c.invalid("Invalid message received: connection_init payload must be an object")
+		}
+	}
+	ctx := c.connContext()
+	caller, err := c.t.auth.authenticate(ctx, initAuthorization(p))
+	switch {
+	case errors.Is(err, errNoCredential):
+		// The upgrade request's Authorization header, if any, stands.
+	case err == nil:
+		ctx = switchyard.NewContextWithCaller(ctx, caller)
+	case switchyard.ErrorCode(err) == switchyard.EUNAUTHENTICATED:
+		c.refuse(closeForbidden, "Forbidden: "+switchyard.ErrorMessage(err))
+		return false
+	default:
+		id := RequestIDFromContext(ctx)
+		c.t.log.ErrorContext(ctx, "websocket: authenticate", "request_id", id, "error", err.Error())
+		c.refuse(closeInternalError, internalMessage+"; request id "+id)
+		return false
+	}
+	c.mu.Lock()
+	c.ctx, c.acked = ctx, true
+	c.mu.Unlock()
+	c.send(wsMessage{Type: "connection_ack"})
+	if c.legacy {
+		c.send(wsMessage{Type: "ka"})
+	}
+	return true
+}
+
+// initAuthorization reads the token from a connection_init payload:
+// {"Authorization": "Bearer <token>"}, the key in any case.
+func initAuthorization(p map[string]any) string {
+	for k, v := range p {
+		if strings.EqualFold(k, "Authorization") {
+			s, _ := v.(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// refuse ends the connection; legacy clients read why in connection_error.
+func (c *wsConn) refuse(code int, reason string) {
+	if c.legacy {
+		c.send(wsMessage{Type: legacyConnectionError, Payload: mustJSON(gqlerror.Errorf("%s", reason))})
+	}
+	c.closeWith(code, reason)
+}
+
+func (c *wsConn) subscribe(id string, hasID bool, payload json.RawMessage) bool {
+	if !c.isAcked() {
+		c.refuse(closeUnauthorized, "Unauthorized")
+		return false
+	}
+	var params graphql.RawParams
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	valid := hasID && id != "" && len(payload) > 0 && dec.Decode(&params) == nil && (params.Query != "" || params.Extensions != nil)
+	if !valid {
+		if c.legacy {
+			c.sendErrors(id, gqlerror.Errorf("a start message needs an id and a payload with a query"))
+			return true
+		}
+		return c.invalid("Invalid message received: subscribe needs an id and a payload with a query")
+	}
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	if _, dup := c.ops[id]; dup {
+		c.mu.Unlock()
+		if c.legacy {
+			c.sendErrors(id, gqlerror.Errorf("an operation with id %q is already running on this connection", id))
+			return true
+		}
+		c.closeWith(closeDuplicateID, fmt.Sprintf("Subscriber for %s already exists", id))
+		return false
+	}
+	if len(c.ops) >= c.t.maxOps {
+		c.mu.Unlock()
+		e := gqlerror.Errorf("this connection already runs %d operations, the limit; complete one or open another connection", c.t.maxOps)
+		e.Extensions = map[string]any{"code": switchyard.ERATELIMITED}
+		c.sendErrors(id, e)
+		return true
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	op := &wsOp{cancel: cancel}
+	c.ops[id] = op
+	c.wg.Add(1)
+	c.mu.Unlock()
+
+	params.Headers = c.headers
+	go c.run(ctx, id, op, &params)
+	return true
+}
+
+func (c *wsConn) stop(id string) {
+	c.mu.Lock()
+	op := c.ops[id]
+	if op != nil {
+		op.stopped = true
+	}
+	c.mu.Unlock()
+	if op != nil {
+		op.cancel()
+	}
+}
+
+// run executes one operation and reports its results under id.
+func (c *wsConn) run(ctx context.Context, id string, op *wsOp, params *graphql.RawParams) {
+	defer c.wg.Done()
+	defer func() {
+		op.cancel()
+		c.mu.Lock()
+		if c.ops[id] == op {
+			delete(c.ops, id)
+		}
+		c.mu.Unlock()
+	}()
+	defer func() {
+		if v := recover(); v != nil {
+			rid := RequestIDFromContext(ctx)
+			c.t.log.ErrorContext(ctx, "websocket: panic", "request_id", rid, "panic", fmt.Sprint(v))
+			e := gqlerror.Errorf("%s", internalMessage)
+			e.Extensions = map[string]any{"code": switchyard.EINTERNAL, "requestId": rid}
+			c.sendErrors(id, e)
+		}
+	}()
+	if caller := switchyard.CallerFromContext(ctx); caller != nil && !caller.ExpiresAt.IsZero() && !time.Now().Before(caller.ExpiresAt) {
+		e := gqlerror.Errorf("token expired; reconnect with a new token")
+		e.Extensions = map[string]any{"code": switchyard.EUNAUTHENTICATED}
+		c.sendErrors(id, e)
+		return
+	}
+	params.ReadTime = graphql.TraceTiming{Start: graphql.Now(), End: graphql.Now()}
+	data := "next"
+	if c.legacy {
+		data = "data"
+	}
+	out, end := c.op.run(ctx, params, "", runHooks{
+		refused: func(errs gqlerror.List, resp *graphql.Response) {
+			// Parse and validation errors have the protocol's error message;
+			// other refusals before execution are a result, then complete,
+			// as graphql-ws's reference server sends them.
+			if errcode.GetErrorKind(errs) == errcode.KindProtocol {
+				c.sendErrors(id, resp.Errors...)
+				return
+			}
+			c.send(wsMessage{ID: &id, Type: data, Payload: mustJSON(resp)})
+			c.send(wsMessage{ID: &id, Type: "complete"})
+		},
+		result: func(r result) bool {
+			return !c.isStopped(op) && c.send(wsMessage{ID: &id, Type: data, Payload: mustJSON(r.resp)})
+		},
+	})
+	if c.isStopped(op) {
+		return // the client ended it and expects nothing more
+	}
+	switch out {
+	case outcomeCompleted:
+		c.send(wsMessage{ID: &id, Type: "complete"})
+	case outcomeFailed:
+		c.sendErrors(id, end)
+	}
+}
+
+func (c *wsConn) sendErrors(id string, errs ...*gqlerror.Error) {
+	m := wsMessage{Type: "error", Payload: mustJSON(errs)}
+	if id != "" {
+		m.ID = &id
+	}
+	c.send(m)
+}
+
+// send writes m and reports whether the connection still takes writes.
+func (c *wsConn) send(m wsMessage) bool {
+	if c.isClosed() {
+		return false
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := c.conn.WriteJSON(m); err != nil {
+		go c.closeWith(closeNormal, "terminated")
+		return false
+	}
+	return true
+}
+
+// closeWith closes the connection once, with code and reason, and ends its
+// operations.
+func (c *wsConn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	ops := make([]*wsOp, 0, len(c.ops))
+	for _, op := range c.ops {
+		ops = append(ops, op)
+	}
+	c.mu.Unlock()
+	for _, op := range ops {
+		op.cancel()
+	}
+	if len(reason) > maxCloseReasonBytes {
+		reason = reason[:maxCloseReasonBytes]
+	}
+	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	_ = c.conn.Close()
+}
+
+func (c *wsConn) connContext() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return c.conn.WriteJSON(v)
+	return c.ctx
 }
 
-func (c *gorillaConn) WriteClose(code int, message string) error {
-	return c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, message), time.Now().Add(time.Second))
+func (c *wsConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
-func (c *gorillaConn) Subprotocol() string { return c.conn.Subprotocol() }
+func (c *wsConn) isAcked() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.acked
+}
 
-func (c *gorillaConn) SetReadLimit(limit int64) { c.conn.SetReadLimit(limit) }
-
-func (c *gorillaConn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+func (c *wsConn) isStopped(op *wsOp) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return op.stopped
+}

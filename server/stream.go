@@ -1,0 +1,232 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/switchyard/switchyard/resolvers"
+)
+
+// Shared by the streaming transports (WebSocket, GraphQL over SSE, /events).
+
+// writeTimeout bounds a write to a client that stopped reading, so one stuck
+// client cannot hold a goroutine forever; its subscription's bounded queue has
+// long been cut off by then.
+const writeTimeout = 10 * time.Second
+
+// operation runs one GraphQL operation the way every streaming transport
+// does: with a resolvers.Stream in its context, so each response comes with
+// the cursor of the event it carries, and a subscription that ends with an
+// error says why.
+type operation struct {
+	exec    graphql.GraphExecutor
+	present graphql.ErrorPresenterFunc
+}
+
+// result is one response of an operation, with the cursor of the event it
+// carries ("" for a response that is no event). The cursor is also in the
+// response's extensions.cursor: clients whose SSE parser drops id: (the
+// graphql-sse client's does) and WebSocket clients resume from the payload.
+type result struct {
+	resp   *graphql.Response
+	cursor string
+}
+
+// outcome is how an operation ended, which decides the transport's last word.
+type outcome int
+
+const (
+	// outcomeRefused: errors prevented execution; refused was called with
+	// them and the transport has said all there is to say.
+	outcomeRefused outcome = iota
+	// outcomeCompleted: every result was delivered.
+	outcomeCompleted
+	// outcomeFailed: a subscription ended with an error, returned presented.
+	outcomeFailed
+	// outcomeGone: the context ended or the client stopped taking results;
+	// nothing more is sent.
+	outcomeGone
+)
+
+type runHooks struct {
+	// refused receives the errors that prevent execution (parse,
+	// validation, check) and the response presenting them.
+	refused func(errs gqlerror.List, resp *graphql.Response)
+	// check may refuse an operation that validated (a mutation over GET).
+	check func(rc *graphql.OperationContext) *gqlerror.Error
+	// result delivers one result and reports whether to go on.
+	result func(result) bool
+}
+
+// run executes params; resumeAfter is the transport's resume position
+// (Last-Event-ID), which takes precedence over the operation's `after`.
+func (o operation) run(ctx context.Context, params *graphql.RawParams, resumeAfter string, h runHooks) (outcome, *gqlerror.Error) {
+	ctx = graphql.StartOperationTrace(ctx)
+	ctx, stream := resolvers.WithStream(ctx, resumeAfter)
+	rc, errs := o.exec.CreateOperationContext(ctx, params)
+	if errs == nil && h.check != nil {
+		if err := h.check(rc); err != nil {
+			errs = gqlerror.List{err}
+		}
+	}
+	if errs != nil {
+		h.refused(errs, o.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs))
+		return outcomeRefused, nil
+	}
+	responses, ctx := o.exec.DispatchOperation(ctx, rc)
+	for {
+		resp := responses(ctx)
+		if resp == nil {
+			break
+		}
+		r := result{resp: resp, cursor: stream.NextCursor()}
+		if r.cursor != "" {
+			if resp.Extensions == nil {
+				resp.Extensions = map[string]any{}
+			}
+			resp.Extensions["cursor"] = r.cursor
+		}
+		if !h.result(r) {
+			return outcomeGone, nil
+		}
+	}
+	if ctx.Err() != nil {
+		return outcomeGone, nil
+	}
+	err := stream.Err()
+	if err == nil {
+		return outcomeCompleted, nil
+	}
+	e := o.present(ctx, err)
+	// The error belongs to the subscription's field.
+	if len(rc.Operation.SelectionSet) > 0 {
+		if f, ok := rc.Operation.SelectionSet[0].(*ast.Field); ok {
+			e.Path = ast.Path{ast.PathName(f.Alias)}
+		}
+	}
+	return outcomeFailed, e
+}
+
+// sseWriter writes an event stream: events, and a comment as heartbeat when
+// nothing else was written for a while, so proxies keep the connection and
+// clients notice a dead one. Writes are serialized, and none happens once
+// close was called: a ResponseWriter must not be used after its handler
+// returns.
+type sseWriter struct {
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	heartbeat time.Duration
+
+	mu     sync.Mutex
+	closed bool
+	failed bool
+	timer  *time.Timer
+}
+
+// startSSE writes the event stream's headers and starts the heartbeat.
+func startSSE(w http.ResponseWriter, heartbeat time.Duration) *sseWriter {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	h.Set("X-Content-Type-Options", "nosniff")
+	s := &sseWriter{w: w, rc: http.NewResponseController(w), heartbeat: heartbeat}
+	w.WriteHeader(http.StatusOK)
+	s.mu.Lock()
+	s.flushLocked()
+	s.mu.Unlock()
+	if heartbeat > 0 {
+		// A timer, not a goroutine, per stream: idle streams cost little.
+		s.timer = time.AfterFunc(heartbeat, s.beat)
+	}
+	return s
+}
+
+func (s *sseWriter) beat() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.writeLocked(":\n\n")
+	s.timer.Reset(s.heartbeat)
+}
+
+// event writes one event; id and name may be empty. It reports false once
+// the client can no longer be written to.
+func (s *sseWriter) event(id, name string, data []byte) bool {
+	var b strings.Builder
+	if id != "" {
+		b.WriteString("id: ")
+		b.WriteString(id)
+		b.WriteByte('\n')
+	}
+	if name != "" {
+		b.WriteString("event: ")
+		b.WriteString(name)
+		b.WriteByte('\n')
+	}
+	// data is one line: JSON escapes newlines inside strings.
+	b.WriteString("data:")
+	if len(data) > 0 {
+		b.WriteByte(' ')
+		b.Write(data)
+	}
+	b.WriteString("\n\n")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.writeLocked(b.String())
+	if s.timer != nil {
+		s.timer.Reset(s.heartbeat)
+	}
+	return !s.failed
+}
+
+func (s *sseWriter) writeLocked(text string) {
+	if s.failed {
+		return
+	}
+	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := io.WriteString(s.w, text); err != nil {
+		s.failed = true
+		return
+	}
+	s.flushLocked()
+}
+
+func (s *sseWriter) flushLocked() {
+	if err := s.rc.Flush(); err != nil {
+		s.failed = true
+	}
+}
+
+// close stops the heartbeat; nothing is written afterwards.
+func (s *sseWriter) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Responses are built from marshalled GraphQL data and gqlerrors.
+		panic(err)
+	}
+	return b
+}
