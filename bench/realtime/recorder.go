@@ -1,0 +1,175 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// delivery is one event received by one subscriber.
+type delivery struct {
+	sub      int32
+	event    int32 // index in the event table; -1 for an event the driver did not make
+	recv     int64 // unix nanoseconds, taken as soon as the message was read
+	occurred int64 // the event's occurredAt, unix nanoseconds
+}
+
+// eventTable maps the tag of each change the driver makes to its index, so
+// a delivery can be matched to the mutation that caused it.
+type eventTable struct {
+	mu     sync.RWMutex
+	byTag  map[string]int32
+	events []*triggered
+}
+
+// triggered is one change the driver made through the API.
+type triggered struct {
+	tag       string
+	phase     string
+	sent      time.Time // the mutation request was written
+	responded time.Time // its response was read: the change had committed
+	err       error
+}
+
+func newEventTable() *eventTable { return &eventTable{byTag: make(map[string]int32)} }
+
+func (t *eventTable) add(tag, phase string) *triggered {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ev := &triggered{tag: tag, phase: phase}
+	t.byTag[tag] = int32(len(t.events))
+	t.events = append(t.events, ev)
+	return ev
+}
+
+func (t *eventTable) lookup(tag string) int32 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if i, ok := t.byTag[tag]; ok {
+		return i
+	}
+	return -1
+}
+
+func (t *eventTable) snapshot() []*triggered {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return append([]*triggered(nil), t.events...)
+}
+
+const recorderShards = 64
+
+// recorder collects what every subscriber receives. Subscribers record
+// concurrently; the driver watches the counters and reads the deliveries
+// once a phase is over.
+type recorder struct {
+	field   string
+	trigger string
+	events  *eventTable
+
+	delivered atomic.Int64
+	confirmed atomic.Int64 // subscribers that received at least one event
+	got       []atomic.Bool
+	started   atomic.Int64 // SSE responses whose headers arrived
+	ended     atomic.Int64 // streams that ended while the run still wanted them
+	failed    atomic.Int64 // subscribers that could not be opened
+	badFrames atomic.Int64
+	unknown   atomic.Int64 // events no mutation of the driver's explains
+
+	shards [recorderShards]struct {
+		mu sync.Mutex
+		d  []delivery
+	}
+
+	errMu sync.Mutex
+	errs  map[string]int
+}
+
+func newRecorder(n int, field, trigger string, events *eventTable) *recorder {
+	return &recorder{field: field, trigger: trigger, events: events, got: make([]atomic.Bool, n), errs: make(map[string]int)}
+}
+
+// receive records the next payload sub read at recv.
+func (r *recorder) receive(sub int, payload []byte, recv time.Time) {
+	e, err := parseNext(payload, r.field)
+	if err != nil {
+		r.badFrames.Add(1)
+		r.noteError("payload: " + err.Error())
+		return
+	}
+	idx := r.events.lookup(e.tag(r.trigger))
+	if idx < 0 {
+		r.unknown.Add(1)
+	}
+	s := &r.shards[sub%recorderShards]
+	s.mu.Lock()
+	s.d = append(s.d, delivery{sub: int32(sub), event: idx, recv: recv.UnixNano(), occurred: e.OccurredAt.UnixNano()})
+	s.mu.Unlock()
+	if !r.got[sub].Swap(true) {
+		r.confirmed.Add(1)
+	}
+	r.delivered.Add(1)
+}
+
+// streamEnded records a stream the server ended (or lost) during the run.
+func (r *recorder) streamEnded(sub int, why error) {
+	r.ended.Add(1)
+	r.noteError(fmt.Sprintf("stream ended: %v", why))
+}
+
+func (r *recorder) openFailed(err error) {
+	r.failed.Add(1)
+	r.noteError(fmt.Sprintf("open: %v", err))
+}
+
+// noteError counts errors by message, so ten thousand of the same one print
+// as one line.
+func (r *recorder) noteError(msg string) {
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if len(r.errs) < 50 || r.errs[msg] > 0 {
+		r.errs[msg]++
+	}
+}
+
+func (r *recorder) errorSummary() string {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	type kv struct {
+		msg string
+		n   int
+	}
+	var list []kv
+	for m, n := range r.errs {
+		list = append(list, kv{m, n})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].n > list[j].n })
+	var b strings.Builder
+	for i, e := range list {
+		if i == 8 {
+			fmt.Fprintf(&b, "  … and %d more kinds\n", len(list)-i)
+			break
+		}
+		fmt.Fprintf(&b, "  %6d × %s\n", e.n, e.msg)
+	}
+	return b.String()
+}
+
+// take returns and clears every delivery recorded so far.
+func (r *recorder) take() []delivery {
+	var all []delivery
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		all = append(all, s.d...)
+		s.d = s.d[:0]
+		s.mu.Unlock()
+	}
+	return all
+}
