@@ -53,6 +53,8 @@ type Relay struct {
 	publishTTL time.Duration
 
 	leader atomic.Bool
+	// brokerFailures counts failed publishes in the current broker outage.
+	brokerFailures atomic.Int64
 }
 
 // RelayOption configures NewRelay.
@@ -176,6 +178,12 @@ func (r *Relay) session(ctx context.Context) error {
 
 // lead is the leader's loop: publish what a previous leader left, then
 // sequence and publish new events as they commit.
+//
+// Sequencing never waits for the broker. While the broker is down, events
+// still get their seqs, so every hub, which also reads the log once a second,
+// keeps delivering them; the relay retries the backlog (published_seq,
+// last_seq] with capped backoff, in order, and a hub drops by seq whatever it
+// already read from the log.
 func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
 	qctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
 	_, err := conn.Exec(qctx, "LISTEN "+relayChannel)
@@ -192,23 +200,41 @@ func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
 		defer wg.Wait()
 		defer stop()
 	}
-	if err := r.republish(ctx, conn); err != nil {
-		return err
-	}
+	// A previous leader may have sequenced events it never published.
+	backlog := true
+	var retryAt time.Time
+	backoff := relayMinBackoff
 	for {
 		events, err := r.sequence(ctx, conn)
 		if err != nil {
 			return err
 		}
-		if len(events) > 0 {
-			if err := r.publish(ctx, conn, events); err != nil {
+		if !backlog && len(events) > 0 {
+			backlog, err = r.publish(ctx, conn, events)
+			if err != nil {
 				return err
+			}
+		}
+		if backlog && !time.Now().Before(retryAt) {
+			backlog, err = r.publishBacklog(ctx, conn)
+			if err != nil {
+				return err
+			}
+			if backlog {
+				retryAt = time.Now().Add(backoff)
+				backoff = min(backoff*2, r.maxBackoff)
+			} else {
+				backoff = relayMinBackoff
 			}
 		}
 		if len(events) == r.batch {
 			continue // more are waiting
 		}
-		waitCtx, cancel := context.WithTimeout(ctx, r.poll)
+		wait := r.poll
+		if backlog {
+			wait = max(min(wait, time.Until(retryAt)), time.Millisecond)
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, wait)
 		_, err = conn.WaitForNotification(waitCtx)
 		cancel()
 		if ctx.Err() != nil {
@@ -220,38 +246,8 @@ func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// republish hands the broker the events a previous leader sequenced but may
-// not have published: (published_seq, last_seq].
-func (r *Relay) republish(ctx context.Context, conn *pgx.Conn) error {
-	for {
-		var published, last int64
-		var events []*switchyard.Event
-		qctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
-		err := conn.QueryRow(qctx, `SELECT published_seq, last_seq FROM relay_state WHERE id = 1`).Scan(&published, &last)
-		if err == nil && published < last {
-			var rows pgx.Rows
-			rows, err = conn.Query(qctx, `SELECT `+eventColumns+` FROM events e WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3`,
-				published, last, r.batch)
-			if err == nil {
-				events, err = collectEvents(rows)
-			}
-		}
-		cancel()
-		if err != nil {
-			return err
-		}
-		if published >= last {
-			return nil
-		}
-		if len(events) == 0 || events[0].Seq != published+1 {
-			return fmt.Errorf("relay: events %d..%d are sequenced but missing from the log", published+1, last)
-		}
-		r.logger.Info("relay: re-publishing events a previous leader may not have published", "from", published+1, "to", last)
-		if err := r.publish(ctx, conn, events); err != nil {
-			return err
-		}
-	}
-}
+// relayMinBackoff is the first wait before retrying a failed broker.
+const relayMinBackoff = 50 * time.Millisecond
 
 // sequence gives up to batch committed events their seqs and returns them
 // in seq order.
@@ -300,46 +296,83 @@ func (r *Relay) sequence(ctx context.Context, conn *pgx.Conn) ([]*switchyard.Eve
 	return events, nil
 }
 
-// publish hands events to the broker in seq order. A failing broker is
-// retried with capped backoff, never skipped: a skipped event would be a gap
-// no subscriber could tell from a lost one. Between attempts it checks the
-// leader's connection, so a leader that lost its session stops and leaves
-// the events to its successor. Then it records how far publishing got.
-func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, events []*switchyard.Event) error {
-	for _, e := range events {
-		backoff := 50 * time.Millisecond
-		for attempt := 1; ; attempt++ {
-			pctx, cancel := context.WithTimeout(ctx, r.publishTTL)
-			err := r.broker.Publish(pctx, e)
-			cancel()
+// publishBacklog hands the broker the sequenced events not yet published,
+// (published_seq, last_seq], in order. failing reports that the broker
+// refused one, leaving it and those after it for the next attempt.
+func (r *Relay) publishBacklog(ctx context.Context, conn *pgx.Conn) (failing bool, err error) {
+	for {
+		var published, last int64
+		var events []*switchyard.Event
+		qctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
+		err := conn.QueryRow(qctx, `SELECT published_seq, last_seq FROM relay_state WHERE id = 1`).Scan(&published, &last)
+		if err == nil && published < last {
+			var rows pgx.Rows
+			rows, err = conn.Query(qctx, `SELECT `+eventColumns+` FROM events e WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3`,
+				published, last, r.batch)
 			if err == nil {
-				if attempt > 1 {
-					r.logger.Info("relay: broker recovered", "seq", e.Seq, "attempts", attempt)
-				}
-				break
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if attempt == 1 || attempt%10 == 0 {
-				r.logger.Warn("relay: publish failed; retrying", "seq", e.Seq, "attempt", attempt, "err", err)
-			}
-			if !sleepCtx(ctx, backoff) {
-				return ctx.Err()
-			}
-			backoff = min(backoff*2, r.maxBackoff)
-			pctx, cancel = context.WithTimeout(ctx, relayStatementTimeout)
-			err = conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("relay: lost the database while the broker failed: %w", err)
+				events, err = collectEvents(rows)
 			}
 		}
+		cancel()
+		if err != nil {
+			return false, err
+		}
+		if published >= last {
+			return false, nil
+		}
+		if len(events) == 0 || events[0].Seq != published+1 {
+			return false, fmt.Errorf("relay: events %d..%d are sequenced but missing from the log", published+1, last)
+		}
+		if failing, err := r.publish(ctx, conn, events); failing || err != nil {
+			return failing, err
+		}
+	}
+}
+
+// publish hands events to the broker in seq order, each once, and records
+// how far it got. It stops at the first event the broker refuses and reports
+// failing: a skipped event would be a gap no subscriber could tell from a
+// lost one, so the refused event and those after it wait for the next
+// attempt. err is for the database only; a broker failure is never fatal to
+// the leadership.
+func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, events []*switchyard.Event) (failing bool, err error) {
+	done := 0
+	for _, e := range events {
+		pctx, cancel := context.WithTimeout(ctx, r.publishTTL)
+		err := r.broker.Publish(pctx, e)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			r.brokerFailed(e.Seq, err)
+			failing = true
+			break
+		}
+		r.brokerRecovered(e.Seq)
+		done++
+	}
+	if done == 0 {
+		return failing, nil
 	}
 	qctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
 	defer cancel()
-	_, err := conn.Exec(qctx, `UPDATE relay_state SET published_seq = greatest(published_seq, $1) WHERE id = 1`, events[len(events)-1].Seq)
-	return err
+	_, err = conn.Exec(qctx, `UPDATE relay_state SET published_seq = greatest(published_seq, $1) WHERE id = 1`, events[done-1].Seq)
+	return failing, err
+}
+
+// brokerFailed logs the first failure of an outage and every tenth after.
+func (r *Relay) brokerFailed(seq int64, err error) {
+	n := r.brokerFailures.Add(1)
+	if n == 1 || n%10 == 0 {
+		r.logger.Warn("relay: publish failed; events are still sequenced and readable from the log, retrying", "seq", seq, "attempt", n, "err", err)
+	}
+}
+
+func (r *Relay) brokerRecovered(seq int64) {
+	if n := r.brokerFailures.Swap(0); n > 0 {
+		r.logger.Info("relay: broker recovered", "seq", seq, "failed_attempts", n)
+	}
 }
 
 // pruneLoop prunes the log now and every pruneEvery while this relay leads.

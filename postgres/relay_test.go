@@ -379,14 +379,21 @@ func TestRelayBrokerFailsThenRecovers(t *testing.T) {
 	if st := readRelayState(t, db); st.Last != 5 || st.Published != 0 {
 		t.Fatalf("relay state %+v while the broker is down, want last 5, published 0", st)
 	}
+	// Sequencing goes on during the outage, so hubs reading the log keep
+	// delivering: a later transaction gets seq 6 with the broker still down.
+	insertTestEvent(t, db.Pool(), "during the outage")
+	eventually(t, 10*time.Second, "last_seq = 6 while the broker is down", func() bool { return readRelayState(t, db).Last == 6 })
+	if st := readRelayState(t, db); st.Published != 0 {
+		t.Fatalf("relay state %+v: published past a refused event", st)
+	}
 	b.failing.Store(false)
 	insertTestEvent(t, db.Pool(), "after recovery")
-	entries := log.waitSeq(t, 10*time.Second, 6)
-	if got := seqsInOrder(entries); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6}) {
-		t.Fatalf("published seqs %v, want 1..6 once each, in order", got)
+	entries := log.waitSeq(t, 10*time.Second, 7)
+	if got := seqsInOrder(entries); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6, 7}) {
+		t.Fatalf("published seqs %v, want 1..7 once each, in order", got)
 	}
-	checkSequence(t, db, entries, 6)
-	eventually(t, 5*time.Second, "published_seq = 6", func() bool { return readRelayState(t, db).Published == 6 })
+	checkSequence(t, db, entries, 7)
+	eventually(t, 5*time.Second, "published_seq = 7", func() bool { return readRelayState(t, db).Published == 7 })
 	if !r.IsLeader() {
 		t.Errorf("the relay gave up leadership over a broker outage")
 	}
