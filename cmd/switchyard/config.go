@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/switchyard/switchyard/server"
 )
 
 // devJWTSecret signs development tokens when SWITCHYARD_JWT_SECRET is unset.
@@ -20,9 +22,16 @@ const minJWTSecretBytes = 32
 const envHelp = `Environment:
   DATABASE_URL           PostgreSQL URL (default: the project's dev database,
                          ` + devDatabaseURL + `)
-  REDIS_URL              Redis URL; when set, /readyz also checks Redis
+  REDIS_URL              Redis URL: live updates fan out across instances
+                         through it, and /readyz checks it (unset: in-process,
+                         one instance only)
   ELASTICSEARCH_URL      not used yet
   SWITCHYARD_ADDR        listen address (default :8080)
+  SWITCHYARD_ALLOWED_ORIGINS
+                         comma-separated browser origins, besides the server's
+                         own, that may open websockets, like
+                         https://app.example.com,http://localhost:* ("*": any;
+                         default: localhost and 127.0.0.1 on any port)
   SWITCHYARD_JWT_SECRET  HS256 secret for bearer tokens (a public development
                          default when unset; at least 32 bytes in production)
   SWITCHYARD_JWKS_URL    not supported yet; setting it is an error
@@ -40,6 +49,8 @@ type config struct {
 	DevJWTSecret bool
 	SecretKey    string
 	Production   bool
+	// AllowedOrigins is nil for the server's default.
+	AllowedOrigins []string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -55,6 +66,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ElasticsearchURL: env("ELASTICSEARCH_URL", ""),
 		Addr:             env("SWITCHYARD_ADDR", ":8080"),
 		SecretKey:        getenv("SWITCHYARD_SECRET_KEY"),
+		AllowedOrigins:   server.ParseAllowedOrigins(getenv("SWITCHYARD_ALLOWED_ORIGINS")),
 	}
 	switch mode := env("SWITCHYARD_ENV", "development"); mode {
 	case "development":

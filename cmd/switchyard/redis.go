@@ -1,24 +1,21 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// redisPinger lets /readyz report on Redis. It lives here, not in server, so
-// the server does not depend on a Redis client it does not otherwise use.
-type redisPinger struct{ client *redis.Client }
+// redisChannel is the pub/sub channel the instances of one deployment share.
+// Fixed, so instances of different versions meet on it.
+const redisChannel = "switchyard:events"
 
-func newRedisPinger(url string) (*redisPinger, error) {
+// newRedisClient connects to REDIS_URL lazily: go-redis dials on first use,
+// so a Redis that is down at start shows in /readyz, not as a failed start.
+func newRedisClient(url string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	return &redisPinger{client: redis.NewClient(opts)}, nil
+	return redis.NewClient(opts), nil
 }
-
-func (p *redisPinger) Ping(ctx context.Context) error { return p.client.Ping(ctx).Err() }
-
-func (p *redisPinger) Close() error { return p.client.Close() }

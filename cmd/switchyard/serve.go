@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/switchyard/switchyard"
 	"github.com/switchyard/switchyard/migrations"
 	"github.com/switchyard/switchyard/postgres"
+	"github.com/switchyard/switchyard/realtime"
 	"github.com/switchyard/switchyard/resolvers"
 	"github.com/switchyard/switchyard/server"
 )
@@ -47,24 +50,58 @@ func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 	}
 
 	checks := []server.Check{{Name: "postgres", Pinger: db}}
+	// Live updates: the relay publishes committed events through the broker
+	// (Redis across instances, in-process for one) and the hub delivers
+	// them to this instance's subscribers.
+	var broker switchyard.Broker
 	if cfg.RedisURL != "" {
-		rp, err := newRedisPinger(cfg.RedisURL)
+		client, err := newRedisClient(cfg.RedisURL)
 		if err != nil {
 			return err
 		}
-		defer rp.Close()
-		checks = append(checks, server.Check{Name: "redis", Pinger: rp})
+		defer client.Close()
+		rb := realtime.NewRedisBroker(client, redisChannel)
+		broker = rb
+		checks = append(checks, server.Check{Name: "redis", Pinger: rb})
+	} else {
+		broker = realtime.NewMemoryBroker()
+		log.Info("REDIS_URL is not set: live updates reach this instance's subscribers only")
 	}
-
 	users := postgres.NewUserService(db)
+	hub := realtime.NewHub(postgres.NewEventLog(db), users, realtime.HubOptions{Logger: log})
+	relay := postgres.NewRelay(db, broker, log)
+	// They outlive the HTTP server's shutdown (streams close first, so
+	// clients reconnect elsewhere) and stop before the connections they use
+	// are closed by the defers above.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var bgDone sync.WaitGroup
+	bgDone.Go(func() {
+		if err := relay.Run(bg); err != nil {
+			log.Error("relay stopped", "err", err)
+		}
+	})
+	bgDone.Go(func() {
+		if err := hub.Run(bg, broker); err != nil {
+			log.Error("event hub stopped", "err", err)
+		}
+	})
+	defer func() {
+		stopBG()
+		bgDone.Wait()
+	}()
+
 	srv, err := server.New(server.Config{
-		JWTSecret: cfg.JWTSecret,
-		Logger:    log,
+		JWTSecret:      cfg.JWTSecret,
+		Logger:         log,
+		AllowedOrigins: cfg.AllowedOrigins,
 	}, server.Deps{
 		Resolver: &resolvers.Resolver{
-			Users:    users,
-			Projects: postgres.NewProjectService(db),
-			Orders:   postgres.NewOrderService(db),
+			Users:         users,
+			Projects:      postgres.NewProjectService(db),
+			Orders:        postgres.NewOrderService(db),
+			Notifications: postgres.NewNotificationService(db),
+			Events:        hub,
+			Tickets:       postgres.NewTicketService(db),
 		},
 		Callers: users,
 		Checks:  checks,
