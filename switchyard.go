@@ -33,6 +33,9 @@ type Caller struct {
 	// ExpiresAt is when the credential that authenticated the caller stops being
 	// valid; zero means it does not expire. Long-lived subscriptions end there.
 	ExpiresAt time.Time
+	// Partner is set for a partner authenticated by an API key; UserID, Email
+	// and Role are then empty. See PartnerCaller.
+	Partner *PartnerCaller
 }
 
 // IsAdmin reports whether the caller may see and change everything.
