@@ -94,6 +94,9 @@ func (s *OrderService) CreateOrder(ctx context.Context, input switchyard.OrderCr
 	lines, total := input.LineTotals()
 
 	projectID := strings.ToLower(strings.TrimSpace(input.ProjectID))
+	if c.IsPartner() && input.CustomerID == nil {
+		return nil, switchyard.InvalidField("input.customerId", "a partner names the order's customer")
+	}
 	customerID := c.UserID
 	if input.CustomerID != nil {
 		customerID = strings.ToLower(strings.TrimSpace(*input.CustomerID))
@@ -166,13 +169,16 @@ func (s *OrderService) CreateOrder(ctx context.Context, input switchyard.OrderCr
 func checkProjectTakesOrders(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, projectID string) error {
 	var ps params
 	id := ps.add(projectID)
-	member := canReadProject(c, "p", &ps)
+	member := canWriteOrdersIn(c, "p", &ps)
 	readable := canReadProject(c, "p", &ps)
-	customer := ps.add(c.UserID)
+	writable := canWriteOrdersIn(c, "p", &ps)
+	customer := forCaller(c, &ps, func(me string) string {
+		return fmt.Sprintf(`(p.status <> 'DELETED' AND EXISTS (
+			SELECT 1 FROM orders o5 WHERE o5.project_id = p.id AND o5.customer_id = %s::uuid))`, me)
+	})
 	q := fmt.Sprintf(`SELECT p.status, %s FROM projects p
-		WHERE p.id = %s AND (%s OR (p.status <> 'DELETED' AND EXISTS (
-			SELECT 1 FROM orders o5 WHERE o5.project_id = p.id AND o5.customer_id = %s::uuid)))
-		FOR SHARE OF p`, member, id, readable, customer)
+		WHERE p.id = %s AND (%s OR %s OR %s)
+		FOR SHARE OF p`, member, id, readable, writable, customer)
 	var (
 		status   string
 		isMember bool
@@ -201,7 +207,8 @@ func lockOrder(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, id string) 
 	var ps params
 	idp := ps.add(id)
 	access := canReadOrder(c, "o", &ps)
-	memberExpr := forCaller(c, &ps, func(me string) string { return "o.project_id IN " + memberProjectIDs(me) })
+	memberExpr := forCaller(c, &ps, func(me string) string { return "o.project_id IN " + memberProjectIDs(me) },
+		partnerGrant{switchyard.ScopeOrdersWrite, func(project, _ string) string { return "o.project_id = " + project }})
 	q := fmt.Sprintf(`SELECT %s, %s FROM orders o WHERE o.id = %s AND %s FOR UPDATE OF o`, orderColumns, memberExpr, idp, access)
 	o, err = scanOrder(tx.QueryRow(ctx, q, ps...), &member)
 	if isNoRows(err) {
