@@ -400,7 +400,10 @@ func (c *wsConn) stop(id string) {
 	c.mu.Lock()
 	op := c.ops[id]
 	if op != nil {
+		// The id is the client's again at once: it may reuse it before this
+		// operation has wound down.
 		op.stopped = true
+		delete(c.ops, id)
 	}
 	c.mu.Unlock()
 	if op != nil {
@@ -483,7 +486,9 @@ func (c *wsConn) send(m wsMessage) bool {
 	defer c.writeMu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err := c.conn.WriteJSON(m); err != nil {
-		go c.closeWith(closeNormal, "terminated")
+		// A peer that cannot be written to is gone; closeWith takes no
+		// write lock, so it runs here.
+		c.closeWith(closeNormal, "terminated")
 		return false
 	}
 	return true
