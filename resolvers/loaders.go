@@ -29,6 +29,8 @@ type loaders struct {
 	customerOrders *connLoader[orderListArgs, *switchyard.OrderConnection]
 	memberProjects *connLoader[switchyard.PageArgs, *switchyard.ProjectConnection]
 	projectMembers *connLoader[switchyard.PageArgs, *switchyard.UserConnection]
+
+	integrations *integrationLoaders
 }
 
 // orderListArgs are the arguments of a nested list of orders.
@@ -107,6 +109,7 @@ func (r *Resolver) WithLoaders(ctx context.Context) context.Context {
 				return &switchyard.UserConnection{Edges: []switchyard.UserEdge{}, Filter: switchyard.UserFilter{MemberOfProjectID: &id}}
 			}),
 	}
+	l.integrations = r.newIntegrationLoaders(wait)
 	return context.WithValue(ctx, loadersKey{}, l)
 }
 
@@ -230,4 +233,5 @@ func forget(ctx context.Context) {
 	l.customerOrders.loader.ClearAll()
 	l.memberProjects.loader.ClearAll()
 	l.projectMembers.loader.ClearAll()
+	l.integrations.clearAll()
 }

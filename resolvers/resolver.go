@@ -28,6 +28,11 @@ type Resolver struct {
 	Events switchyard.EventStream
 	// Tickets issues the credentials of the plain event stream.
 	Tickets switchyard.TicketService
+	// Integrations reads and manages integrations, their keys and deliveries.
+	Integrations switchyard.IntegrationService
+	// PublicURL is the server's public base URL, for Integration.webhookUrl;
+	// empty means DefaultPublicURL.
+	PublicURL string
 	// EventsPath is where the plain event stream is served, for the URL a
 	// ticket comes with; empty means DefaultEventsPath.
 	EventsPath string
