@@ -47,10 +47,13 @@ func IssueToken(secret []byte, user *switchyard.User, ttl time.Duration) (string
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 }
 
-// authenticator turns a bearer credential into a caller.
+// authenticator turns a bearer credential into a caller: a user's JWT, or a
+// partner's API key, told apart by the key's prefix (switchyard.APIKeyPrefix).
 type authenticator struct {
 	secret  []byte
 	callers switchyard.CallerResolver
+	// apiKeys resolves partner API keys; nil refuses them.
+	apiKeys switchyard.APIKeyResolver
 }
 
 // errNoCredential means the request carries no credential: an anonymous caller.
@@ -70,8 +73,11 @@ func (a *authenticator) authenticate(ctx context.Context, authorization string) 
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		return nil, switchyard.Errorf(switchyard.EUNAUTHENTICATED, `the Authorization header must be "Bearer <token>"`)
 	}
+	if raw = strings.TrimSpace(raw); switchyard.IsAPIKey(raw) {
+		return a.authenticateAPIKey(ctx, raw)
+	}
 	var claims Claims
-	_, err := jwt.ParseWithClaims(strings.TrimSpace(raw), &claims, func(*jwt.Token) (any, error) {
+	_, err := jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) {
 		return a.secret, nil
 	},
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -98,13 +104,42 @@ func (a *authenticator) authenticate(ctx context.Context, authorization string) 
 	return caller, nil
 }
 
-// middleware authenticates HTTP requests. No Authorization header is an
-// anonymous caller; a bad or expired token is refused with 401 before any
-// GraphQL runs, so a client never mistakes a typo in its token for "no data".
+// authenticateAPIKey resolves a partner's API key as of now, so a revoked
+// key or a paused integration is refused on the next request. The key is
+// never logged or echoed.
+func (a *authenticator) authenticateAPIKey(ctx context.Context, key string) (*switchyard.Caller, error) {
+	if a.apiKeys == nil {
+		return nil, switchyard.Errorf(switchyard.EUNAUTHENTICATED, "this server does not accept API keys")
+	}
+	return a.apiKeys.ResolveAPIKey(ctx, key)
+}
+
+// APIKeyHeader carries a partner's API key, for clients that cannot set
+// Authorization; "Authorization: Bearer <key>" works as well.
+const APIKeyHeader = "X-API-Key"
+
+// requestCaller authenticates a request by its Authorization or X-API-Key
+// header. Both at once is refused: which one wins would be a guess.
+func (a *authenticator) requestCaller(r *http.Request) (*switchyard.Caller, error) {
+	authorization := r.Header.Get("Authorization")
+	key := strings.TrimSpace(r.Header.Get(APIKeyHeader))
+	switch {
+	case key == "":
+		return a.authenticate(r.Context(), authorization)
+	case strings.TrimSpace(authorization) != "":
+		return nil, switchyard.Errorf(switchyard.EUNAUTHENTICATED, "send either an Authorization or an %s header, not both", APIKeyHeader)
+	}
+	return a.authenticateAPIKey(r.Context(), key)
+}
+
+// middleware authenticates HTTP requests. No Authorization or X-API-Key
+// header is an anonymous caller; a bad or expired credential is refused with
+// 401 before any GraphQL runs, so a client never mistakes a typo in its token
+// for "no data".
 func (a *authenticator) middleware(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			caller, err := a.authenticate(r.Context(), r.Header.Get("Authorization"))
+			caller, err := a.requestCaller(r)
 			switch {
 			case errors.Is(err, errNoCredential):
 				next.ServeHTTP(w, r)

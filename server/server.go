@@ -82,6 +82,9 @@ type Deps struct {
 	Resolver *resolvers.Resolver
 	// Callers turns a token's subject into the current caller.
 	Callers switchyard.CallerResolver
+	// APIKeys turns a partner's API key into its caller; nil refuses API
+	// keys.
+	APIKeys switchyard.APIKeyResolver
 	// Checks are the dependencies /readyz reports on.
 	Checks []Check
 	// Web is the built web app (index.html at its root); nil serves a small
@@ -106,7 +109,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	cfg.defaults()
 	log := cfg.Logger
-	auth := &authenticator{secret: cfg.JWTSecret, callers: deps.Callers}
+	auth := &authenticator{secret: cfg.JWTSecret, callers: deps.Callers, apiKeys: deps.APIKeys}
 
 	s := &Server{}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
