@@ -133,11 +133,12 @@ func pump[T any](ctx context.Context, caller *switchyard.Caller, after int64, su
 		last = switchyard.EventCursor(after)
 	}
 	// The stream may not outlive the credential that opened it. The
-	// EventStream may end it at the same moment with its own
-	// UNAUTHENTICATED error; either reaches the client.
+	// EventStream ends it then with UNAUTHENTICATED and the exact cursor to
+	// resume after, even with no event delivered yet (its start position);
+	// this timer, a moment later, is the guarantee for one that does not.
 	var expired <-chan time.Time
 	if !caller.ExpiresAt.IsZero() {
-		t := time.NewTimer(time.Until(caller.ExpiresAt))
+		t := time.NewTimer(time.Until(caller.ExpiresAt) + ExpiryGrace)
 		defer t.Stop()
 		expired = t.C
 	}
@@ -172,6 +173,10 @@ func pump[T any](ctx context.Context, caller *switchyard.Caller, after int64, su
 		}
 	}
 }
+
+// ExpiryGrace is how long after its token's expiry a subscription is ended
+// here if its EventStream has not ended it already.
+const ExpiryGrace = time.Second
 
 func tokenExpired(lastCursor string) error {
 	if lastCursor == "" {

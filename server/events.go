@@ -13,6 +13,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/switchyard/switchyard"
+	"github.com/switchyard/switchyard/resolvers"
 )
 
 // eventsHandler serves GET /events: the live events as a plain EventSource
@@ -119,7 +120,9 @@ func (h *eventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	last := resume
 	var expired <-chan time.Time
 	if !caller.ExpiresAt.IsZero() {
-		t := time.NewTimer(time.Until(caller.ExpiresAt))
+		// The EventStream ends the stream at expiry with the cursor to
+		// resume after; this is the guarantee for one that does not.
+		t := time.NewTimer(time.Until(caller.ExpiresAt) + resolvers.ExpiryGrace)
 		defer t.Stop()
 		expired = t.C
 	}
