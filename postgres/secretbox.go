@@ -26,21 +26,22 @@ const SecretKeyBytes = 32
 //     in production.
 //
 // The value is used as given: surrounding space is part of a passphrase.
-// Returns an error for an empty value.
-func ParseSecretKey(s string) ([]byte, error) {
+// derived reports that the key is a passphrase's digest. Returns an error for
+// an empty value.
+func ParseSecretKey(s string) (key []byte, derived bool, err error) {
 	if s == "" {
-		return nil, errors.New("secret key: empty")
+		return nil, false, errors.New("secret key: empty")
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil && len(b) == SecretKeyBytes {
-			return b, nil
+			return b, false, nil
 		}
 	}
 	if b, err := hex.DecodeString(s); err == nil && len(b) == SecretKeyBytes {
-		return b, nil
+		return b, false, nil
 	}
 	sum := sha256.Sum256([]byte(s))
-	return sum[:], nil
+	return sum[:], true, nil
 }
 
 // secretBox seals secrets with AES-256-GCM. Each seal takes a fresh random

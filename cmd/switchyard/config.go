@@ -35,7 +35,19 @@ const envHelp = `Environment:
   SWITCHYARD_JWT_SECRET  HS256 secret for bearer tokens (a public development
                          default when unset; at least 32 bytes in production)
   SWITCHYARD_JWKS_URL    not supported yet; setting it is an error
-  SWITCHYARD_SECRET_KEY  key for encrypting stored secrets
+  SWITCHYARD_SECRET_KEY  key that encrypts stored secrets (integration signing
+                         secrets): 32 bytes as base64 or hex (openssl rand
+                         -base64 32), or a passphrase hashed with SHA-256;
+                         required in production (a public development default
+                         otherwise)
+  SWITCHYARD_SECRET_GRACE_PERIOD
+                         how long a rotated signing secret keeps verifying
+                         (default 24h)
+  SWITCHYARD_PUBLIC_URL  the server's public base URL, for the webhook URLs
+                         integrations show (default http://localhost:8080)
+  SWITCHYARD_WEBHOOK_ALLOW_PRIVATE
+                         true admits webhook endpoints on loopback, private
+                         and link-local addresses (default false)
   SWITCHYARD_ENV         development (default) or production`
 
 // config is the process configuration, read once from the environment.
@@ -49,6 +61,8 @@ type config struct {
 	DevJWTSecret bool
 	SecretKey    string
 	Production   bool
+	// Integrations: see integrations.go.
+	integrationConfig
 	// AllowedOrigins is nil for the server's default.
 	AllowedOrigins []string
 }
@@ -84,6 +98,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	} else {
 		cfg.JWTSecret = []byte(devJWTSecret)
 		cfg.DevJWTSecret = true
+	}
+	if err := loadIntegrationConfig(&cfg, getenv); err != nil {
+		return config{}, err
 	}
 	if cfg.Production {
 		switch {

@@ -35,6 +35,9 @@ func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 	if cfg.DevJWTSecret {
 		fmt.Fprint(stderr, devSecretWarning)
 	}
+	if cfg.SecretKeyBytes == nil {
+		fmt.Fprint(stderr, devSecretKeyWarning)
+	}
 
 	db, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -90,6 +93,11 @@ func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 		bgDone.Wait()
 	}()
 
+	integrations, err := postgres.NewIntegrationService(db, cfg.integrationOptions())
+	if err != nil {
+		return err
+	}
+
 	srv, err := server.New(server.Config{
 		JWTSecret:      cfg.JWTSecret,
 		Logger:         log,
@@ -102,8 +110,11 @@ func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 			Notifications: postgres.NewNotificationService(db),
 			Events:        hub,
 			Tickets:       postgres.NewTicketService(db),
+			Integrations:  integrations,
+			PublicURL:     cfg.PublicURL,
 		},
 		Callers: users,
+		APIKeys: integrations,
 		Checks:  checks,
 		Web:     webDist(),
 	})
