@@ -157,6 +157,14 @@ func TestEventsEndpoint(t *testing.T) {
 		if ev.Event != switchyard.EventNotificationCreated || !strings.Contains(string(we.Data), w.o1.ID) {
 			t.Fatalf("dave got %+v", ev)
 		}
+		// Replay obeys the same rule.
+		replay := e.eventsGET(t, "/events?topics=orders&after="+after, e.token(w.carol), nil)
+		e.setStatus(w.o2, switchyard.OrderFulfilled)
+		for _, want := range []string{`"status":"PAID"`, `"status":"FULFILLED"`} {
+			if _, we := replay.nextEvent(t); we.SubjectID != w.o2.ID || !strings.Contains(string(we.Data), want) {
+				t.Fatalf("carol's replay: %s %s, want o2 %s", we.SubjectID, we.Data, want)
+			}
+		}
 	})
 
 	t.Run("a ticket's stream ends when the token that made it expires", func(t *testing.T) {
