@@ -99,9 +99,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		cfg.JWTSecret = []byte(devJWTSecret)
 		cfg.DevJWTSecret = true
 	}
-	if err := loadIntegrationConfig(&cfg, getenv); err != nil {
-		return config{}, err
-	}
 	if cfg.Production {
 		switch {
 		case cfg.DevJWTSecret || string(cfg.JWTSecret) == devJWTSecret:
@@ -109,6 +106,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		case len(cfg.JWTSecret) < minJWTSecretBytes:
 			return config{}, fmt.Errorf("SWITCHYARD_ENV=production needs a SWITCHYARD_JWT_SECRET of at least %d bytes, got %d (try: openssl rand -base64 48)", minJWTSecretBytes, len(cfg.JWTSecret))
 		}
+	}
+	if err := loadIntegrationConfig(&cfg, getenv); err != nil {
+		return config{}, err
 	}
 	return cfg, nil
 }

@@ -44,7 +44,7 @@ func TestLoadConfig(t *testing.T) {
 				t.Fatalf("the secret must be used byte for byte: %q", c.JWTSecret)
 			}
 		}},
-		{name: "production with a real secret", env: map[string]string{"SWITCHYARD_ENV": "production", "SWITCHYARD_JWT_SECRET": long},
+		{name: "production with a real secret", env: map[string]string{"SWITCHYARD_ENV": "production", "SWITCHYARD_JWT_SECRET": long, "SWITCHYARD_SECRET_KEY": long},
 			check: func(t *testing.T, c config) {
 				if !c.Production {
 					t.Fatal("not production")
