@@ -234,10 +234,7 @@ func newGraphQL(cfg Config, res *resolvers.Resolver, auth *authenticator, presen
 	srv.AddTransport(transport.Options{})
 	// SSE before GET and POST: an SSE request is one of those too, told apart
 	// by its Accept.
-	srv.AddTransport(sseTransport{
-		op:        func(exec graphql.GraphExecutor) operation { return operation{exec: exec, present: present} },
-		heartbeat: cfg.SSEHeartbeat,
-	})
+	srv.AddTransport(sseTransport{present: present, heartbeat: cfg.SSEHeartbeat})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 

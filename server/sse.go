@@ -42,7 +42,7 @@ import (
 // It replaces gqlgen's transport.SSE, which sends no id: and ends every stream
 // with complete.
 type sseTransport struct {
-	op        func(graphql.GraphExecutor) operation
+	present   graphql.ErrorPresenterFunc
 	heartbeat time.Duration
 }
 
@@ -76,7 +76,8 @@ func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 
-	out, end := t.op(exec).run(r.Context(), params, r.Header.Get("Last-Event-ID"), runHooks{
+	op := operation{exec: exec, present: t.present}
+	out, end := op.run(r.Context(), params, r.Header.Get("Last-Event-ID"), runHooks{
 		refused: func(_ gqlerror.List, resp *graphql.Response) {
 			s.event("", "next", mustJSON(resp))
 		},

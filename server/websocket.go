@@ -68,7 +68,7 @@ type wsTransport struct {
 	origins     originPolicy
 	auth        *authenticator
 	log         *slog.Logger
-	op          func(graphql.GraphExecutor) operation
+	present     graphql.ErrorPresenterFunc
 	keepAlive   time.Duration
 	pongWait    time.Duration
 	initTimeout time.Duration
@@ -84,7 +84,7 @@ func newWSTransport(cfg Config, auth *authenticator, present graphql.ErrorPresen
 		origins:     newOriginPolicy(cfg.AllowedOrigins),
 		auth:        auth,
 		log:         cfg.Logger,
-		op:          func(exec graphql.GraphExecutor) operation { return operation{exec: exec, present: present} },
+		present:     present,
 		keepAlive:   cfg.KeepAlive,
 		pongWait:    cfg.PongWait,
 		initTimeout: cfg.InitTimeout,
@@ -119,7 +119,7 @@ func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		return // the upgrader answered
 	}
 	c := &wsConn{
-		t: t, conn: conn, op: t.op(exec), headers: r.Header,
+		t: t, conn: conn, op: operation{exec: exec, present: t.present}, headers: r.Header,
 		ops: map[string]*wsOp{},
 	}
 	switch conn.Subprotocol() {
@@ -173,8 +173,9 @@ type wsMessage struct {
 func (c *wsConn) serve(reqCtx context.Context) {
 	ctx, cancel := context.WithCancel(reqCtx)
 	c.ctx = ctx
-	// Server shutdown ends the request context: close like a server going
-	// away, so clients reconnect elsewhere and resume.
+	// Server shutdown ends the request context. A normal close, with
+	// subscriptions still open, is what graphql-ws clients retry on: they
+	// reconnect (elsewhere) and resume.
 	stopOnDone := context.AfterFunc(ctx, func() { c.closeWith(closeNormal, "server closing the connection") })
 	defer func() {
 		stopOnDone()
