@@ -162,9 +162,10 @@ func (s *OrderService) CreateOrder(ctx context.Context, input switchyard.OrderCr
 }
 
 // checkProjectTakesOrders answers whether the caller may create an order in
-// the project. A customer who has ordered there knows the project exists, so
-// they are told FORBIDDEN; anyone else who cannot read it is told NOT_FOUND,
-// exactly as for a project that does not exist. The project row is share-
+// the project. A customer who has ordered there, or a partner of the project
+// without ORDERS_WRITE, knows the project exists, so they are told FORBIDDEN;
+// anyone else who cannot read it is told NOT_FOUND, exactly as for a project
+// that does not exist. The project row is share-
 // locked so it cannot be archived or deleted before the order commits.
 func checkProjectTakesOrders(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, projectID string) error {
 	var ps params
@@ -172,10 +173,14 @@ func checkProjectTakesOrders(ctx context.Context, tx pgx.Tx, c *switchyard.Calle
 	member := canWriteOrdersIn(c, "p", &ps)
 	readable := canReadProject(c, "p", &ps)
 	writable := canWriteOrdersIn(c, "p", &ps)
+	// Who knows the project without reading it: a customer who ordered
+	// there, and a partner whose key reads its orders.
 	customer := forCaller(c, &ps, func(me string) string {
 		return fmt.Sprintf(`(p.status <> 'DELETED' AND EXISTS (
 			SELECT 1 FROM orders o5 WHERE o5.project_id = p.id AND o5.customer_id = %s::uuid))`, me)
-	})
+	}, partnerGrant{switchyard.ScopeOrdersRead, func(project, _ string) string {
+		return fmt.Sprintf("(p.id = %s AND p.status <> 'DELETED')", project)
+	}})
 	q := fmt.Sprintf(`SELECT p.status, %s FROM projects p
 		WHERE p.id = %s AND (%s OR %s OR %s)
 		FOR SHARE OF p`, member, id, readable, writable, customer)

@@ -301,6 +301,9 @@ func (s *ProjectService) CreateProject(ctx context.Context, input switchyard.Pro
 	if err != nil {
 		return nil, err
 	}
+	if c.IsPartner() {
+		return nil, switchyard.Errorf(switchyard.EFORBIDDEN, "an API key cannot create projects")
+	}
 	owner := c.UserID
 	if input.OwnerID != nil && *input.OwnerID != c.UserID {
 		if !c.IsAdmin() {
