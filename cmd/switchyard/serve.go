@@ -58,12 +58,17 @@ func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 	// them to this instance's subscribers.
 	var broker switchyard.Broker
 	if cfg.RedisURL != "" {
+		channel, err := redisChannel(ctx, db, log)
+		if err != nil {
+			return err
+		}
 		client, err := newRedisClient(cfg.RedisURL)
 		if err != nil {
 			return err
 		}
 		defer client.Close()
-		rb := realtime.NewRedisBroker(client, redisChannel)
+		log.Info("live updates through Redis", "channel", channel)
+		rb := realtime.NewRedisBroker(client, channel)
 		broker = rb
 		checks = append(checks, server.Check{Name: "redis", Pinger: rb})
 	} else {

@@ -169,7 +169,7 @@ func TestRedisRestart(t *testing.T) {
 	c.redis.restart(t)
 	// Both instances subscribe again: Redis counts their subscriptions to
 	// the channel (Redis forgot every subscriber when it died).
-	c.redis.waitSubscribers(t, "switchyard:events", 2)
+	c.redis.waitSubscribers(t, "switchyard:events:*", 2)
 	for _, in := range []*instance{a, b} {
 		in.waitReady(t)
 	}

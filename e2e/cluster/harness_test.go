@@ -267,12 +267,19 @@ func (r *redisServer) client(t testing.TB) *redis.Client {
 	return client
 }
 
-// waitSubscribers waits until channel has n subscribers.
+// waitSubscribers waits until channel has n subscribers. A channel ending in
+// "*" is a pattern that names one channel (a deployment's).
 func (r *redisServer) waitSubscribers(t testing.TB, channel string, n int64) {
 	t.Helper()
 	client := r.client(t)
 	deadline := time.Now().Add(deliverTimeout)
+	pattern := channel
 	for {
+		if strings.HasSuffix(pattern, "*") {
+			if names, err := client.PubSubChannels(context.Background(), pattern).Result(); err == nil && len(names) == 1 {
+				channel = names[0]
+			}
+		}
 		counts, err := client.PubSubNumSub(context.Background(), channel).Result()
 		if err == nil && counts[channel] == n {
 			return
