@@ -16,8 +16,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +50,9 @@ type options struct {
 	bin             string
 	seedScale       int
 	markdown        bool
+	cpuProfile      string
+	profileDir      string
+	repo            string
 }
 
 const usageText = `Usage: go run ./bench/realtime [flags]
@@ -79,8 +85,31 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.maxDuration)
 	defer cancel()
+	if o.profileDir != "" {
+		abs, err := filepath.Abs(o.profileDir)
+		if err == nil {
+			err = os.MkdirAll(abs, 0o755)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: --profile:", err)
+			os.Exit(2)
+		}
+		o.profileDir = abs
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: --cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		stop()
 		os.Exit(1)
 	}
@@ -112,8 +141,11 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.subscriberEmail, "subscriber-email", "alice@example.com", "own server: the subscribers' user (all subscribers are this user)")
 	fs.StringVar(&o.triggerEmail, "trigger-email", "admin@example.com", "own server: the user who makes the changes")
 	fs.StringVar(&o.bin, "bin", "", "own server: a prebuilt switchyard binary (default: go build ./cmd/switchyard)")
+	fs.StringVar(&o.repo, "repo", "", "own server: the Switchyard source tree to build (default: the one holding the working directory), e.g. a git worktree with a change to measure")
 	fs.IntVar(&o.seedScale, "seed-scale", 1, "own server: switchyard seed --scale")
 	fs.BoolVar(&o.markdown, "markdown", false, "also print the results as a Markdown table")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to `file`")
+	fs.StringVar(&o.profileDir, "profile", "", "own server: build it with a pprof/expvar listener (a build overlay; the repository is untouched), report its Go heap, stacks and goroutines per subscriber, and write its heap profile (idle subscribers) and CPU profile (fan-out and burst) per run into `dir`")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -152,6 +184,8 @@ func parseOptions(args []string) (*options, error) {
 		return nil, errors.New("--url needs --token")
 	case o.url == "" && (o.token != "" || o.serverPID != 0):
 		return nil, errors.New("--token and --server-pid go with --url")
+	case o.profileDir != "" && (o.url != "" || o.bin != ""):
+		return nil, errors.New("--profile builds and starts its own server: leave out --url and --bin")
 	}
 	o.url = strings.TrimRight(o.url, "/")
 	if o.triggerToken == "" {
@@ -197,6 +231,9 @@ func run(ctx context.Context, o *options) error {
 					return err
 				}
 				tg = target{url: "http://" + own.addr, pid: own.pid(), own: own}
+				if own.debugAddr != "" {
+					tg.debug = &debugClient{base: "http://" + own.debugAddr, http: &http.Client{}}
+				}
 			}
 			res, err := runOne(ctx, o, tg, tr, n)
 			if own != nil {

@@ -9,6 +9,16 @@ import (
 	"time"
 )
 
+// rawDelivery is a message as received: it is parsed only after the phase,
+// so that while the server fans out, the generator spends as little of the
+// machine's CPU as it can on each message (read it, stamp it, keep it).
+type rawDelivery struct {
+	sub   int32
+	frame bool // msg is a whole graphql-transport-ws message, not just its payload
+	recv  int64
+	msg   []byte
+}
+
 // delivery is one event received by one subscriber.
 type delivery struct {
 	sub      int32
@@ -81,7 +91,7 @@ type recorder struct {
 
 	shards [recorderShards]struct {
 		mu sync.Mutex
-		d  []delivery
+		d  []rawDelivery
 	}
 
 	errMu sync.Mutex
@@ -92,26 +102,44 @@ func newRecorder(n int, field, trigger string, events *eventTable) *recorder {
 	return &recorder{field: field, trigger: trigger, events: events, got: make([]atomic.Bool, n), errs: make(map[string]int)}
 }
 
-// receive records the next payload sub read at recv.
-func (r *recorder) receive(sub int, payload []byte, recv time.Time) {
-	e, err := parseNext(payload, r.field)
-	if err != nil {
-		r.badFrames.Add(1)
-		r.noteError("payload: " + err.Error())
-		return
-	}
-	idx := r.events.lookup(e.tag(r.trigger))
-	if idx < 0 {
-		r.unknown.Add(1)
-	}
+// receive records a next message sub read at recv: a whole
+// graphql-transport-ws message when frame is set, else a next payload. msg
+// must not be reused by the caller.
+func (r *recorder) receive(sub int, msg []byte, frame bool, recv time.Time) {
 	s := &r.shards[sub%recorderShards]
 	s.mu.Lock()
-	s.d = append(s.d, delivery{sub: int32(sub), event: idx, recv: recv.UnixNano(), occurred: e.OccurredAt.UnixNano()})
+	s.d = append(s.d, rawDelivery{sub: int32(sub), frame: frame, recv: recv.UnixNano(), msg: msg})
 	s.mu.Unlock()
 	if !r.got[sub].Swap(true) {
 		r.confirmed.Add(1)
 	}
 	r.delivered.Add(1)
+}
+
+// parse turns a received message into a delivery; ok is false for one that
+// is not a well-formed event (counted and noted).
+func (r *recorder) parse(raw rawDelivery) (delivery, bool) {
+	payload := raw.msg
+	if raw.frame {
+		f, err := parseWSFrame(raw.msg)
+		if err != nil || f.Type != "next" {
+			r.badFrames.Add(1)
+			r.noteError(fmt.Sprintf("not a next message: %.200s", raw.msg))
+			return delivery{}, false
+		}
+		payload = f.Payload
+	}
+	e, err := parseNext(payload, r.field)
+	if err != nil {
+		r.badFrames.Add(1)
+		r.noteError("payload: " + err.Error())
+		return delivery{}, false
+	}
+	idx := r.events.lookup(e.tag(r.trigger))
+	if idx < 0 {
+		r.unknown.Add(1)
+	}
+	return delivery{sub: raw.sub, event: idx, recv: raw.recv, occurred: e.OccurredAt.UnixNano()}, true
 }
 
 // streamEnded records a stream the server ended (or lost) during the run.
@@ -161,15 +189,21 @@ func (r *recorder) errorSummary() string {
 	return b.String()
 }
 
-// take returns and clears every delivery recorded so far.
+// take returns, parsed, every delivery recorded so far, and forgets them.
 func (r *recorder) take() []delivery {
-	var all []delivery
+	var raws []rawDelivery
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
-		all = append(all, s.d...)
-		s.d = s.d[:0]
+		raws = append(raws, s.d...)
+		s.d = nil
 		s.mu.Unlock()
+	}
+	all := make([]delivery, 0, len(raws))
+	for _, raw := range raws {
+		if d, ok := r.parse(raw); ok {
+			all = append(all, d)
+		}
 	}
 	return all
 }

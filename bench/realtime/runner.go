@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -19,6 +20,8 @@ type target struct {
 	url string
 	pid int        // 0: memory and CPU are not read
 	own *ownServer // nil for --url
+	// debug is the profiling listener (--profile), else nil.
+	debug *debugClient
 }
 
 // subscriberConn is an open subscriber of either transport.
@@ -39,6 +42,11 @@ type result struct {
 	perSub                    float64 // bytes of RSS per idle subscriber
 	heapBase, heapIdle        *gcLine // from gctrace, own server only
 	threads                   int
+	// With --profile: the Go runtime's figures and RSS, each right after a
+	// forced collection.
+	goBase, goIdle          *goStats
+	rssBaseGC, rssIdleGC    int64
+	heapProfile, cpuProfile string
 
 	fanout     summary // commit → client, over every delivery of the fan-out phase
 	allReached summary // per change: commit → the last subscriber has it
@@ -182,6 +190,16 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 				res.heapBase = &g
 			}
 		}
+		if t.debug != nil {
+			g, err := t.debug.stats(ctx)
+			if err != nil {
+				return res, fmt.Errorf("profiling listener: %w", err)
+			}
+			res.goBase = &g
+			if st, err := readProcStatus(t.pid); err == nil {
+				res.rssBaseGC = st.RSS
+			}
+		}
 	}
 
 	// Open.
@@ -291,6 +309,20 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 				res.heapIdle = &g
 			}
 		}
+		if t.debug != nil {
+			g, err := t.debug.stats(ctx)
+			if err != nil {
+				return res, fmt.Errorf("profiling listener: %w", err)
+			}
+			res.goIdle = &g
+			if st, err := readProcStatus(t.pid); err == nil {
+				res.rssIdleGC = st.RSS
+			}
+			res.heapProfile = filepath.Join(o.profileDir, fmt.Sprintf("%s-%d-heap.pb.gz", transport, n))
+			if err := t.debug.save(ctx, "/debug/pprof/heap", res.heapProfile); err != nil {
+				return res, fmt.Errorf("heap profile: %w", err)
+			}
+		}
 	}
 	rec.take() // the warm-up deliveries are not measured
 
@@ -299,6 +331,13 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 	var cpu0 time.Duration
 	if t.pid != 0 {
 		cpu0, _ = procCPU(t.pid)
+	}
+	if t.debug != nil {
+		res.cpuProfile = filepath.Join(o.profileDir, fmt.Sprintf("%s-%d-cpu.pb.gz", transport, n))
+		if err := t.debug.hook(ctx, "/bench/cpu/start?file="+url.QueryEscape(res.cpuProfile)); err != nil {
+			return res, fmt.Errorf("start the CPU profile: %w", err)
+		}
+		defer func() { _ = t.debug.hook(context.WithoutCancel(ctx), "/bench/cpu/stop") }()
 	}
 	lastPrint := time.Now()
 	for i := range o.events {
@@ -484,6 +523,14 @@ func (r result) print() {
 	if r.rssIdle > 0 {
 		fmt.Fprintf(&b, "server memory: RSS %s MiB idle before, %s MiB with the subscribers (peak %s MiB, %d threads): %s KiB per idle subscriber\n",
 			mib(r.rssBase), mib(r.rssIdle), mib(r.rssPeak), r.threads, kib(r.perSub))
+		if r.goBase != nil && r.goIdle != nil {
+			gb, gi := r.goBase, r.goIdle
+			per := func(x, y int64) string { return kib(float64(y-x) / float64(max(r.opened, 1))) }
+			fmt.Fprintf(&b, "server after a forced GC: RSS %s KiB, Go heap in use %s KiB, goroutine stacks %s KiB, %.2f goroutines, %.0f heap objects per idle subscriber\n",
+				per(r.rssBaseGC, r.rssIdleGC), per(gb.MemStats.HeapInuse, gi.MemStats.HeapInuse), per(gb.MemStats.StackInuse, gi.MemStats.StackInuse),
+				float64(gi.Goroutines-gb.Goroutines)/float64(max(r.opened, 1)), float64(gi.MemStats.HeapObjects-gb.MemStats.HeapObjects)/float64(max(r.opened, 1)))
+			fmt.Fprintf(&b, "profiles: %s, %s\n", r.heapProfile, r.cpuProfile)
+		}
 		if r.heapBase != nil && r.heapIdle != nil {
 			fmt.Fprintf(&b, "server Go heap at its last GC (gctrace): live %s → %s MiB, stacks %s → %s MiB\n",
 				mib(r.heapBase.heapLive), mib(r.heapIdle.heapLive), mib(r.heapBase.stacks), mib(r.heapIdle.stacks))

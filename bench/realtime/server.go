@@ -37,6 +37,9 @@ type ownServer struct {
 	secret   string
 	env      []string
 
+	profile   bool
+	debugAddr string // the overlay's listener, with --profile
+
 	cmd     *exec.Cmd
 	addr    string
 	done    chan struct{}
@@ -92,9 +95,11 @@ func prepareOwnServer(ctx context.Context, o *options) (s *ownServer, err error)
 	if adminURL == "" {
 		return nil, errors.New(`DATABASE_URL is not set: run 'make services' and eval "$(make -s env)" (or pass --url and --token for a running server)`)
 	}
-	repo, err := findRepo()
-	if err != nil {
-		return nil, err
+	repo := o.repo
+	if repo == "" {
+		if repo, err = findRepo(); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp("", "switchyard-bench-")
 	if err != nil {
@@ -114,8 +119,19 @@ func prepareOwnServer(ctx context.Context, o *options) (s *ownServer, err error)
 		s.bin = o.bin
 	} else {
 		s.bin = filepath.Join(dir, "switchyard")
-		step("building ./cmd/switchyard")
-		build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./cmd/switchyard")
+		args := []string{"build", "-o", s.bin}
+		if o.profileDir != "" {
+			overlay, err := writeOverlay(dir, repo)
+			if err != nil {
+				return s, err
+			}
+			args = append(args, "-overlay", overlay)
+			s.profile = true
+			step("building ./cmd/switchyard with the profiling listener (build overlay)")
+		} else {
+			step("building ./cmd/switchyard")
+		}
+		build := exec.CommandContext(ctx, "go", append(args, "./cmd/switchyard")...)
 		build.Dir = repo
 		if out, err := build.CombinedOutput(); err != nil {
 			return s, fmt.Errorf("go build ./cmd/switchyard: %v\n%s", err, out)
@@ -225,6 +241,16 @@ func (s *ownServer) start(ctx context.Context) error {
 	// Not CommandContext: the server gets SIGTERM and time to shut down.
 	cmd := exec.Command(s.bin, "serve", "--addr", s.addr)
 	cmd.Env = append(append([]string(nil), s.env...), "GODEBUG=gctrace=1")
+	s.debugAddr = ""
+	if s.profile {
+		dport, err := freePort()
+		if err != nil {
+			logFile.Close()
+			return err
+		}
+		s.debugAddr = fmt.Sprintf("127.0.0.1:%d", dport)
+		cmd.Env = append(cmd.Env, "BENCH_PPROF_ADDR="+s.debugAddr)
+	}
 	cmd.Stdout = logFile
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

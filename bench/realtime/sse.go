@@ -85,7 +85,7 @@ func (c *sseClient) read(idx int, rec *recorder) {
 		}
 		switch ev.event {
 		case "next":
-			rec.receive(idx, ev.data, recv)
+			rec.receive(idx, ev.data, false, recv)
 		case "complete":
 			rec.streamEnded(idx, fmt.Errorf("complete %s", ev.data))
 			return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,6 +114,12 @@ func (c *wsClient) read(idx int, rec *recorder) {
 			}
 			return
 		}
+		// Events are kept whole and parsed after the phase; only the other,
+		// rare messages are parsed here.
+		if bytes.Contains(data, nextType) {
+			rec.receive(idx, data, true, recv)
+			continue
+		}
 		f, err := parseWSFrame(data)
 		if err != nil {
 			rec.badFrames.Add(1)
@@ -121,7 +128,7 @@ func (c *wsClient) read(idx int, rec *recorder) {
 		}
 		switch f.Type {
 		case "next":
-			rec.receive(idx, f.Payload, recv)
+			rec.receive(idx, data, true, recv)
 		case "ping":
 			_ = c.write(pongFrame)
 		case "pong":
@@ -135,6 +142,10 @@ func (c *wsClient) read(idx int, rec *recorder) {
 		}
 	}
 }
+
+// nextType marks a next message. No event payload can contain it: the
+// OrderEvent fields selected hold no such string.
+var nextType = []byte(`"type":"next"`)
 
 // close drops the connection with a reset rather than the closing
 // handshake: the run is over, and a reset leaves no TIME_WAIT behind to use
