@@ -39,27 +39,45 @@ func forCaller(c *switchyard.Caller, ps *params, member func(me string) string, 
 	return member(ps.add(c.UserID))
 }
 
-// partnerGrant is what one scope lets a partner read by a rule: cond over the
-// placeholders of the partner's project and integration ids.
+// partnerGrant is what one scope lets a partner read by a rule: cond over
+// the partner's ids, whose placeholders ids adds as they are used.
 type partnerGrant struct {
 	scope switchyard.APIKeyScope
-	cond  func(project, integration string) string
+	cond  func(ids *partnerIDs) string
+}
+
+// partnerIDs hands out the placeholders of a partner's project and
+// integration ids, each added once and only if a condition uses it:
+// PostgreSQL refuses parameters a statement does not use.
+type partnerIDs struct {
+	p                    *switchyard.PartnerCaller
+	ps                   *params
+	project, integration string
+}
+
+func (x *partnerIDs) Project() string {
+	if x.project == "" {
+		x.project = x.ps.add(x.p.ProjectID) + "::uuid"
+	}
+	return x.project
+}
+
+func (x *partnerIDs) Integration() string {
+	if x.integration == "" {
+		x.integration = x.ps.add(x.p.IntegrationID) + "::uuid"
+	}
+	return x.integration
 }
 
 // partnerCondition ORs the conditions of the grants p holds; FALSE when it
-// holds none. The partner's ids are added once, and only when used.
+// holds none.
 func partnerCondition(p *switchyard.PartnerCaller, ps *params, grants []partnerGrant) string {
-	var project, integration string
+	ids := &partnerIDs{p: p, ps: ps}
 	var conds []string
 	for _, g := range grants {
-		if !p.Can(g.scope) {
-			continue
+		if p.Can(g.scope) {
+			conds = append(conds, g.cond(ids))
 		}
-		if project == "" {
-			project = ps.add(p.ProjectID) + "::uuid"
-			integration = ps.add(p.IntegrationID) + "::uuid"
-		}
-		conds = append(conds, g.cond(project, integration))
 	}
 	if len(conds) == 0 {
 		return "FALSE"
@@ -73,8 +91,8 @@ func partnerCondition(p *switchyard.PartnerCaller, ps *params, grants []partnerG
 func canReadProject(c *switchyard.Caller, alias string, ps *params) string {
 	return forCaller(c, ps, func(me string) string {
 		return fmt.Sprintf("%s.id IN %s", alias, memberProjectIDs(me))
-	}, partnerGrant{switchyard.ScopeProjectsRead, func(project, _ string) string {
-		return fmt.Sprintf("(%[1]s.id = %[2]s AND %[1]s.status <> 'DELETED')", alias, project)
+	}, partnerGrant{switchyard.ScopeProjectsRead, func(ids *partnerIDs) string {
+		return fmt.Sprintf("(%[1]s.id = %[2]s AND %[1]s.status <> 'DELETED')", alias, ids.Project())
 	}})
 }
 
@@ -84,8 +102,8 @@ func canReadProject(c *switchyard.Caller, alias string, ps *params) string {
 func canReadOrder(c *switchyard.Caller, alias string, ps *params) string {
 	return forCaller(c, ps, func(me string) string {
 		return fmt.Sprintf("(%[1]s.customer_id = %[2]s OR %[1]s.project_id IN %[3]s)", alias, me, memberProjectIDs(me))
-	}, partnerGrant{switchyard.ScopeOrdersRead, func(project, _ string) string {
-		return fmt.Sprintf("%s.project_id = %s", alias, project)
+	}, partnerGrant{switchyard.ScopeOrdersRead, func(ids *partnerIDs) string {
+		return fmt.Sprintf("%s.project_id = %s", alias, ids.Project())
 	}})
 }
 
@@ -95,8 +113,8 @@ func canReadOrder(c *switchyard.Caller, alias string, ps *params) string {
 func canWriteOrdersIn(c *switchyard.Caller, alias string, ps *params) string {
 	return forCaller(c, ps, func(me string) string {
 		return fmt.Sprintf("%s.id IN %s", alias, memberProjectIDs(me))
-	}, partnerGrant{switchyard.ScopeOrdersWrite, func(project, _ string) string {
-		return fmt.Sprintf("(%[1]s.id = %[2]s AND %[1]s.status <> 'DELETED')", alias, project)
+	}, partnerGrant{switchyard.ScopeOrdersWrite, func(ids *partnerIDs) string {
+		return fmt.Sprintf("(%[1]s.id = %[2]s AND %[1]s.status <> 'DELETED')", alias, ids.Project())
 	}})
 }
 
@@ -106,8 +124,8 @@ func canWriteOrdersIn(c *switchyard.Caller, alias string, ps *params) string {
 func canReadIntegration(c *switchyard.Caller, alias string, ps *params) string {
 	return forCaller(c, ps, func(me string) string {
 		return fmt.Sprintf("%s.project_id IN %s", alias, memberProjectIDs(me))
-	}, partnerGrant{switchyard.ScopeIntegrationsRead, func(_, integration string) string {
-		return fmt.Sprintf("%s.id = %s", alias, integration)
+	}, partnerGrant{switchyard.ScopeIntegrationsRead, func(ids *partnerIDs) string {
+		return fmt.Sprintf("(%[1]s.id = %[2]s AND %[1]s.project_id = %[3]s)", alias, ids.Integration(), ids.Project())
 	}})
 }
 
@@ -122,12 +140,12 @@ func canReadUser(c *switchyard.Caller, alias string, ps *params) string {
 		OR %[1]s.id IN (SELECT p4.owner_id FROM projects p4 WHERE p4.id IN %[3]s)
 		OR %[1]s.id IN (SELECT pm4.user_id FROM project_members pm4 WHERE pm4.project_id IN %[3]s)
 		OR EXISTS (SELECT 1 FROM orders o4 WHERE o4.customer_id = %[1]s.id AND o4.project_id IN %[3]s))`, alias, me, memberProjectIDs(me))
-	}, partnerGrant{switchyard.ScopeOrdersRead, func(project, _ string) string {
-		return fmt.Sprintf(`EXISTS (SELECT 1 FROM orders o4 WHERE o4.customer_id = %s.id AND o4.project_id = %s)`, alias, project)
-	}}, partnerGrant{switchyard.ScopeProjectsRead, func(project, _ string) string {
+	}, partnerGrant{switchyard.ScopeOrdersRead, func(ids *partnerIDs) string {
+		return fmt.Sprintf(`EXISTS (SELECT 1 FROM orders o4 WHERE o4.customer_id = %s.id AND o4.project_id = %s)`, alias, ids.Project())
+	}}, partnerGrant{switchyard.ScopeProjectsRead, func(ids *partnerIDs) string {
 		return fmt.Sprintf(`(%[1]s.id IN (SELECT p4.owner_id FROM projects p4 WHERE p4.id = %[2]s AND p4.status <> 'DELETED')
 		OR %[1]s.id IN (SELECT pm4.user_id FROM project_members pm4 JOIN projects p5 ON p5.id = pm4.project_id
-			WHERE pm4.project_id = %[2]s AND p5.status <> 'DELETED'))`, alias, project)
+			WHERE pm4.project_id = %[2]s AND p5.status <> 'DELETED'))`, alias, ids.Project())
 	}})
 }
 

@@ -735,20 +735,27 @@ func TestOrderAuthorizationMatrix(t *testing.T) {
 		{"other tenant", userCtx(context.Background(), f.Other)},
 		{"customer", userCtx(context.Background(), f.Customer)},
 		{"admin", userCtx(context.Background(), f.Admin)},
+		// Partners (API keys) of an integration of Project, by scope, and of
+		// another project's.
+		{"partner ORDERS_READ", partnerCtx(context.Background(), f.Project.ID, partnerIntegrationID, switchyard.ScopeOrdersRead)},
+		{"partner ORDERS_WRITE", partnerCtx(context.Background(), f.Project.ID, partnerIntegrationID, switchyard.ScopeOrdersWrite)},
+		{"partner PROJECTS_READ", partnerCtx(context.Background(), f.Project.ID, partnerIntegrationID, switchyard.ScopeProjectsRead, switchyard.ScopeIntegrationsRead)},
+		{"partner of another project", partnerCtx(context.Background(), f.OtherProject.ID, partnerIntegrationID, switchyard.APIKeyScopes...)},
 	}
 	// want[op][caller], in the order of callers above.
+	//                                anon    owner member other customer admin  p-read p-write p-proj p-other
 	want := map[string][]string{
-		"FindOrderByID":         {nf, ok, ok, nf, ok, ok},
-		"FindOrderByNumber":     {nf, ok, ok, nf, ok, ok},
-		"FindOrdersByIDs":       {nf, ok, ok, nf, ok, ok},
-		"FindOrders":            {unauth, ok, ok, nf, ok, ok},
-		"CountOrders":           {unauth, ok, ok, nf, ok, ok},
-		"FindOrdersByProjects":  {unauth, ok, ok, nf, ok, ok},
-		"FindOrdersByCustomers": {unauth, ok, ok, nf, ok, ok},
-		"UpdateOrderStatus":     {unauth, ok, ok, nf, forb, ok},
-		"SetOrderShipment":      {unauth, ok, ok, nf, forb, ok},
-		"CancelOrder pending":   {unauth, ok, ok, nf, ok, ok},
-		"CancelOrder paid":      {unauth, ok, ok, nf, forb, ok},
+		"FindOrderByID":         {nf, ok, ok, nf, ok, ok, ok, ok, nf, nf},
+		"FindOrderByNumber":     {nf, ok, ok, nf, ok, ok, ok, ok, nf, nf},
+		"FindOrdersByIDs":       {nf, ok, ok, nf, ok, ok, ok, ok, nf, nf},
+		"FindOrders":            {unauth, ok, ok, nf, ok, ok, ok, ok, nf, nf},
+		"CountOrders":           {unauth, ok, ok, nf, ok, ok, ok, ok, nf, nf},
+		"FindOrdersByProjects":  {unauth, ok, ok, nf, ok, ok, ok, ok, nf, nf},
+		"FindOrdersByCustomers": {unauth, ok, ok, nf, ok, ok, ok, ok, nf, nf},
+		"UpdateOrderStatus":     {unauth, ok, ok, nf, forb, ok, forb, ok, nf, nf},
+		"SetOrderShipment":      {unauth, ok, ok, nf, forb, ok, forb, ok, nf, nf},
+		"CancelOrder pending":   {unauth, ok, ok, nf, ok, ok, forb, ok, nf, nf},
+		"CancelOrder paid":      {unauth, ok, ok, nf, forb, ok, forb, ok, nf, nf},
 	}
 	for _, o := range ops {
 		for i, c := range callers {
@@ -772,7 +779,8 @@ func TestOrderAuthorizationMatrix(t *testing.T) {
 	}
 
 	// CreateOrder, by the same callers, in Project for the customer.
-	wantCreate := []string{unauth, ok, ok, nf, forb, ok}
+	// A partner that reads the project or its orders knows it exists.
+	wantCreate := []string{unauth, ok, ok, nf, forb, ok, forb, ok, forb, nf}
 	for i, c := range callers {
 		t.Run("CreateOrder/"+c.name, func(t *testing.T) {
 			t.Parallel()

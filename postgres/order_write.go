@@ -178,8 +178,8 @@ func checkProjectTakesOrders(ctx context.Context, tx pgx.Tx, c *switchyard.Calle
 	customer := forCaller(c, &ps, func(me string) string {
 		return fmt.Sprintf(`(p.status <> 'DELETED' AND EXISTS (
 			SELECT 1 FROM orders o5 WHERE o5.project_id = p.id AND o5.customer_id = %s::uuid))`, me)
-	}, partnerGrant{switchyard.ScopeOrdersRead, func(project, _ string) string {
-		return fmt.Sprintf("(p.id = %s AND p.status <> 'DELETED')", project)
+	}, partnerGrant{switchyard.ScopeOrdersRead, func(ids *partnerIDs) string {
+		return fmt.Sprintf("(p.id = %s AND p.status <> 'DELETED')", ids.Project())
 	}})
 	q := fmt.Sprintf(`SELECT p.status, %s FROM projects p
 		WHERE p.id = %s AND (%s OR %s OR %s)
@@ -213,7 +213,7 @@ func lockOrder(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, id string) 
 	idp := ps.add(id)
 	access := canReadOrder(c, "o", &ps)
 	memberExpr := forCaller(c, &ps, func(me string) string { return "o.project_id IN " + memberProjectIDs(me) },
-		partnerGrant{switchyard.ScopeOrdersWrite, func(project, _ string) string { return "o.project_id = " + project }})
+		partnerGrant{switchyard.ScopeOrdersWrite, func(ids *partnerIDs) string { return "o.project_id = " + ids.Project() }})
 	q := fmt.Sprintf(`SELECT %s, %s FROM orders o WHERE o.id = %s AND %s FOR UPDATE OF o`, orderColumns, memberExpr, idp, access)
 	o, err = scanOrder(tx.QueryRow(ctx, q, ps...), &member)
 	if isNoRows(err) {
