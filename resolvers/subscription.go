@@ -97,6 +97,10 @@ func resumePosition(ctx context.Context, after *string) (int64, error) {
 	return switchyard.ParseEventCursor("after", *after)
 }
 
+// errNotAUser refuses live updates to a caller that is no user (a partner's
+// API key): access to events is decided per user.
+var errNotAUser = switchyard.Errorf(switchyard.EFORBIDDEN, "live updates are for signed-in users; partners receive outbound webhooks")
+
 // errNoEventStream is a wiring bug: a server without realtime.
 var errNoEventStream = errors.New("resolvers: Resolver.Events is not set")
 
@@ -111,6 +115,9 @@ func subscribe[T any](ctx context.Context, r *Resolver, f switchyard.EventFilter
 	caller, err := switchyard.RequireCaller(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if caller.UserID == "" {
+		return nil, errNotAUser
 	}
 	if !caller.ExpiresAt.IsZero() && !time.Now().Before(caller.ExpiresAt) {
 		return nil, switchyard.Errorf(switchyard.EUNAUTHENTICATED, "token expired; reconnect with a new token")

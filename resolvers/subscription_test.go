@@ -144,6 +144,15 @@ func TestSubscriptionAdapter(t *testing.T) {
 		}
 	})
 
+	t.Run("a partner is no user", func(t *testing.T) {
+		r := &Resolver{Events: newFake()}
+		ctx := switchyard.NewContextWithCaller(context.Background(), &switchyard.Caller{Partner: &switchyard.PartnerCaller{}})
+		_, err := r.Subscription().OrderEvents(ctx, nil, nil)
+		if switchyard.ErrorCode(err) != switchyard.EFORBIDDEN {
+			t.Fatalf("err %v", err)
+		}
+	})
+
 	t.Run("anonymous", func(t *testing.T) {
 		r := &Resolver{Events: newFake()}
 		_, err := r.Subscription().OrderEvents(context.Background(), nil, nil)

@@ -85,6 +85,10 @@ func (h *eventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"authentication required: send Authorization: Bearer <token>, or a ticket from createEventStreamTicket as ?ticket="))
 		return
 	}
+	if caller.UserID == "" {
+		h.fail(w, r, switchyard.Errorf(switchyard.EFORBIDDEN, "live updates are for signed-in users; partners receive outbound webhooks"))
+		return
+	}
 	if !caller.ExpiresAt.IsZero() && !time.Now().Before(caller.ExpiresAt) {
 		h.fail(w, r, switchyard.Errorf(switchyard.EUNAUTHENTICATED, "token expired"))
 		return
