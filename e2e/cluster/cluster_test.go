@@ -3,12 +3,17 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // redisTap listens to every channel of the cluster's Redis and records the
@@ -199,6 +204,83 @@ func TestRedisRestart(t *testing.T) {
 	}
 }
 
+// TestRedisDownAtStart: an instance started while Redis is down serves (not
+// ready, but alive), delivers from the event log meanwhile, and subscribes
+// to Redis once it comes up.
+func TestRedisDownAtStart(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	c.redis.kill(t)
+	a := c.startUntil(t, "A", "/healthz")
+	if status, err := a.get("/readyz"); err != nil || status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with Redis down: %d %v, want 503", status, err)
+	}
+	admin := c.token(t, c.fx.Admin, time.Hour)
+	after := c.sequencedCursor(t)
+	sub := dialWS(t, a, admin, dialOptions{})
+	sub.subscribe(t, "1", orderEventsQuery, map[string]any{"after": after})
+	id := a.createOrder(t, admin, c.fx.ProjectA.ID)
+	want := []change{{id, "CREATED", "PENDING"}}
+	requireExactly(t, "with Redis down", sub.waitEvents(t, "1", 1), want)
+
+	c.redis.restart(t)
+	c.redis.waitSubscribers(t, "switchyard:events:*", 1)
+	a.waitReady(t)
+	tap := tapRedis(t, c)
+	a.setStatus(t, admin, id, "PAID")
+	want = append(want, change{id, "STATUS_CHANGED", "PAID"})
+	got := sub.waitEvents(t, "1", 2)
+	requireExactly(t, "after Redis came up", got, want)
+	tap.requirePublished(t, got[1:])
+}
+
+// TestGracefulShutdown: SIGTERM to an instance, as a rolling deploy sends.
+// Its websockets close, it exits 0, and its clients resume on the other
+// instance from their last cursor without losing what happened meanwhile.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	a := c.start(t, "A")
+	b := c.start(t, "B")
+	admin := c.token(t, c.fx.Admin, time.Hour)
+	pa := c.fx.ProjectA.ID
+
+	after := c.settledCursor(t)
+	onA := dialWS(t, a, admin, dialOptions{})
+	onA.subscribe(t, "1", orderEventsQuery, map[string]any{"after": after})
+	id := b.createOrder(t, admin, pa)
+	want := []change{{id, "CREATED", "PENDING"}}
+	got := onA.waitEvents(t, "1", 1)
+	requireExactly(t, "before the shutdown", got, want)
+
+	if err := a.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	closed := onA.waitClosed(t, deliverTimeout)
+	var ce *websocket.CloseError
+	if !errors.As(closed, &ce) {
+		t.Fatalf("the connection ended without a close frame: %v", closed)
+	}
+	t.Logf("closed by the shutdown with %d %q", ce.Code, ce.Text)
+	select {
+	case <-a.proc.exited:
+	case <-time.After(2 * stopTimeout):
+		t.Fatalf("A did not exit after SIGTERM")
+	}
+	if code := a.proc.state.ExitCode(); code != 0 {
+		t.Fatalf("A exited with %d after SIGTERM\n%s", code, a.proc.log)
+	}
+
+	b.setStatus(t, admin, id, "PAID")
+	want = append(want, change{id, "STATUS_CHANGED", "PAID"})
+	last := onA.op(t, "1", "orderEvents").Events
+	again := dialWS(t, b, admin, dialOptions{})
+	again.subscribe(t, "2", orderEventsQuery, map[string]any{"after": last[len(last)-1].Cursor})
+	b.setStatus(t, admin, id, "SHIPPED")
+	want = append(want, change{id, "STATUS_CHANGED", "SHIPPED"})
+	requireExactly(t, "resumed on B", again.waitEvents(t, "2", len(want)-len(last)), want[len(last):])
+}
+
 // TestRelayFailover: SIGKILL the instance whose relay leads. The other
 // instance's relay takes over within 5 seconds, publishes what committed
 // meanwhile, and a client of the dead instance that reconnects to the
@@ -297,7 +379,10 @@ func TestSlowConsumer(t *testing.T) {
 	query := strings.Replace(orderEventsQuery, "order { id status }", "order { id status"+fat.String()+" }", 1)
 	healthy := dialWS(t, a, admin, dialOptions{})
 	healthy.subscribe(t, "1", query, map[string]any{"after": after})
-	slow := dialWS(t, a, admin, dialOptions{paused: true, rcvBuf: 4096})
+	// The slow one reads a message every 100ms: it never stalls a write
+	// for long (the server drops a peer whose write blocks for 10s), but it
+	// falls further behind with every round.
+	slow := dialWS(t, a, admin, dialOptions{trickle: 100 * time.Millisecond, rcvBuf: 4096})
 	slow.subscribe(t, "1", query, map[string]any{"after": after})
 
 	// Rounds of events no larger than a queue, each waited for by the
@@ -331,7 +416,7 @@ func TestSlowConsumer(t *testing.T) {
 		}
 	}
 
-	slow.resume()
+	slow.speedUp()
 	cut := slow.waitEnd(t, "1", deliverTimeout)
 	if len(cut.Errors) == 0 || cut.Errors[0].Extensions["code"] != "RATE_LIMITED" {
 		t.Fatalf("the slow subscriber ended with %q after %d events; want RATE_LIMITED", cut.errorText(), len(cut.Events))

@@ -439,6 +439,13 @@ type instance struct {
 // start runs `switchyard serve` and waits until it answers /readyz.
 func (c *cluster) start(t testing.TB, name string) *instance {
 	t.Helper()
+	return c.startUntil(t, name, "/readyz")
+}
+
+// startUntil runs `switchyard serve` and waits until it answers path with
+// 200: /healthz for an instance whose dependencies are down.
+func (c *cluster) startUntil(t testing.TB, name, path string) *instance {
+	t.Helper()
 	bin := switchyardBinary(t)
 	port := freePort(t)
 	in := &instance{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), ws: fmt.Sprintf("ws://127.0.0.1:%d/graphql", port)}
@@ -448,7 +455,7 @@ func (c *cluster) start(t testing.TB, name string) *instance {
 	t.Cleanup(in.proc.stop)
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		status, err := in.get("/readyz")
+		status, err := in.get(path)
 		if err == nil && status == http.StatusOK {
 			return in
 		}
@@ -583,6 +590,28 @@ func (c *cluster) settledCursor(t testing.TB) string {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the relay did not settle: %d unsequenced, last_seq %d, published_seq %d", unsequenced, last, published)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sequencedCursor waits until the relay has sequenced every committed event
+// (published or not: with the broker down, hubs read them from the log) and
+// returns the cursor of the last one.
+func (c *cluster) sequencedCursor(t testing.TB) string {
+	t.Helper()
+	deadline := time.Now().Add(deliverTimeout)
+	for {
+		var unsequenced, last int64
+		err := c.pool().QueryRow(context.Background(), `SELECT (SELECT count(*) FROM events WHERE seq IS NULL), last_seq FROM relay_state`).Scan(&unsequenced, &last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if unsequenced == 0 && last > 0 {
+			return switchyard.EventCursor(last)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay did not sequence: %d unsequenced, last_seq %d", unsequenced, last)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

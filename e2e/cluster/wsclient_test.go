@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +30,11 @@ type wsClient struct {
 	closed  error // why reading stopped; nil while it goes on
 	changed chan struct{}
 	reading bool
+
+	trickle time.Duration
+	fast    atomic.Bool
+
+	writeMu sync.Mutex
 }
 
 type wsMessage struct {
@@ -40,6 +46,9 @@ type wsMessage struct {
 type dialOptions struct {
 	// paused: stop reading after connection_ack until resume.
 	paused bool
+	// trickle, when set, makes the client read one message per trickle
+	// until speedUp: a consumer far slower than the events it asked for.
+	trickle time.Duration
 	// rcvBuf, when set, is the socket's receive buffer: a small one makes a
 	// consumer that stops reading push back on the server at once, rather
 	// than after megabytes of kernel buffers.
@@ -80,7 +89,7 @@ func dialWS(t testing.TB, in *instance, token string, opts dialOptions) *wsClien
 	if got := conn.Subprotocol(); got != "graphql-transport-ws" {
 		t.Fatalf("dial %s: subprotocol %q, want graphql-transport-ws", in.ws, got)
 	}
-	c := &wsClient{name: in.name, conn: conn, changed: make(chan struct{})}
+	c := &wsClient{name: in.name, conn: conn, changed: make(chan struct{}), trickle: opts.trickle}
 	t.Cleanup(func() { conn.Close() })
 	c.send(t, wsMessage{Type: "connection_init", Payload: mustJSON(map[string]any{"Authorization": "Bearer " + token})})
 	_ = conn.SetReadDeadline(time.Now().Add(deliverTimeout))
@@ -95,6 +104,20 @@ func dialWS(t testing.TB, in *instance, token string, opts dialOptions) *wsClien
 	if !opts.paused {
 		c.resume()
 	}
+	if opts.trickle > 0 {
+		// The server drops a peer it has not heard from for a while, and a
+		// trickling reader answers the server's pings only once it has read
+		// everything queued before them. A slow but live client says it is
+		// there with pings of its own.
+		go func() {
+			for !c.fast.Load() {
+				if c.write(wsMessage{Type: "ping"}) != nil {
+					return
+				}
+				time.Sleep(time.Second)
+			}
+		}()
+	}
 	return c
 }
 
@@ -108,10 +131,16 @@ func mustJSON(v any) json.RawMessage {
 
 func (c *wsClient) send(t testing.TB, m wsMessage) {
 	t.Helper()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := c.conn.WriteJSON(m); err != nil {
+	if err := c.write(m); err != nil {
 		t.Fatalf("%s: send %s: %v", c.name, m.Type, err)
 	}
+}
+
+func (c *wsClient) write(m wsMessage) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.conn.WriteJSON(m)
 }
 
 // resume starts reading (again): every message is recorded.
@@ -125,6 +154,9 @@ func (c *wsClient) resume() {
 	c.mu.Unlock()
 	go func() {
 		for {
+			if c.trickle > 0 && !c.fast.Load() {
+				time.Sleep(c.trickle)
+			}
 			var m wsMessage
 			_, raw, err := c.conn.ReadMessage()
 			if err == nil {
@@ -145,6 +177,9 @@ func (c *wsClient) resume() {
 		}
 	}()
 }
+
+// speedUp ends trickle: the client reads as fast as it can from now on.
+func (c *wsClient) speedUp() { c.fast.Store(true) }
 
 func (c *wsClient) close() { c.conn.Close() }
 

@@ -234,9 +234,12 @@ export async function startSwitchyard({ log = () => {} } = {}) {
       seedOutput,
       databaseURL: dbURL.toString(),
       serverLog: () => `--- serve stdout\n${stdout.text}\n--- serve stderr\n${stderr.text}`,
-      // A development JWT for the user with this email, from `switchyard token`.
-      async token(email) {
-        const out = await run(bin, ['token', '--email', email], { env, cwd: work });
+      // A development JWT for the user with this email, from `switchyard token`;
+      // ttl (like '5s') makes it short-lived.
+      async token(email, { ttl } = {}) {
+        const args = ['token', '--email', email];
+        if (ttl) args.push('--ttl', ttl);
+        const out = await run(bin, args, { env, cwd: work });
         const jwt = out.match(/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/);
         if (!jwt) throw new Error(`switchyard token --email ${email} printed no JWT:\n${out}`);
         return jwt[0];

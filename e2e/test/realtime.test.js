@@ -601,6 +601,40 @@ describe('live updates through a running Switchyard', () => {
   });
 
   // -------------------------------------------------------------------------
+  test('when the token expires, SSE and /events streams end with UNAUTHENTICATED naming the cursor; a new token resumes', async () => {
+    ready();
+    const short = await sy.token(fx.memberA.email, { ttl: '5s' });
+    const from = await settled();
+    const req = { query: ORDER_EVENTS, variables: { after: from, projectId: fx.pa.id } };
+    const sse = track(sseSubscribe(sy, short, req, 'sse, short token'));
+    const { createEventStreamTicket: t } = await gql('mutation { createEventStreamTicket(topics: [ORDERS]) { url } }', {}, short);
+    const es = track(openEventSource(`${sy.url}${t.url}&after=${from}`, { names: EVENT_TYPES }));
+    const id = await newOrder(fx.pa.id);
+    const [first] = orderEvents(await sse.rec.count(1), 'sse');
+    await es.rec.count(1);
+
+    // The graphql-sse stream: a `next` with the error, then `complete`.
+    const items = await sse.rec.waitFor((xs, end) => end !== null && xs.some((p) => p.errors), 'the expiry error', 15_000);
+    const expired = items.find((p) => p.errors).errors;
+    assert.ok(codesOf(expired).includes('UNAUTHENTICATED'), JSON.stringify(expired));
+    assert.match(expired[0].message, new RegExp(first.cursor), `the message names the last cursor: ${expired[0].message}`);
+    assert.deepEqual(sse.rec.end, { complete: true });
+
+    // /events: an `error` event, then the stream closes.
+    const ended = await es.rec.waitFor((xs) => xs.some((e) => e.type === 'error'), 'the expiry error event', 15_000);
+    const errEvent = ended.find((e) => e.type === 'error').data;
+    assert.equal(errEvent.extensions?.code, 'UNAUTHENTICATED', JSON.stringify(errEvent));
+    assert.match(errEvent.message, new RegExp(first.cursor), JSON.stringify(errEvent));
+    es.close();
+
+    // Meanwhile, a change; a new token resumes after the cursor.
+    await step(id, 'PAID');
+    const fresh = await sy.token(fx.memberA.email);
+    const again = track(sseSubscribe(sy, fresh, { query: ORDER_EVENTS, variables: { after: first.cursor, projectId: fx.pa.id } }, 'sse, new token'));
+    assertExactly(orderEvents(await again.rec.count(1), 'sse resumed'), [stepped(id, 'PAID')], 'resumed with a new token');
+  });
+
+  // -------------------------------------------------------------------------
   describe('bad input gets the protocol\'s error or close code; the server and other connections carry on', () => {
     let bystanders;
     let from;
