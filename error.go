@@ -16,6 +16,11 @@ const (
 	ERATELIMITED     = "RATE_LIMITED"
 	EINTERNAL        = "INTERNAL"
 
+	// EUNAVAILABLE: a live stream ended for a reason that is not the
+	// client's, such as the server shutting down; the message names the
+	// cursor to resume after, on this instance or another.
+	EUNAVAILABLE = "UNAVAILABLE"
+
 	// ESEARCHUNAVAILABLE: the search backend cannot be reached. Only search
 	// fails with it; the rest of the API keeps working and the indexer catches
 	// up when the backend returns.

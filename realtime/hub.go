@@ -267,7 +267,7 @@ func (h *Hub) lostPlace(ctx context.Context, cause error) {
 	defer h.mu.Unlock()
 	for _, en := range h.users {
 		for len(en.subs) > 0 {
-			h.endLocked(en.subs[0], switchyard.Errorf(switchyard.EINTERNAL,
+			h.endLocked(en.subs[0], switchyard.Errorf(switchyard.EUNAVAILABLE,
 				"the event stream fell behind the event log's retention; events after cursor %s are no longer available", switchyard.EventCursor(h.last)))
 		}
 	}
@@ -443,7 +443,7 @@ func (h *Hub) refreshViewers(ctx context.Context, e *switchyard.Event) {
 			h.logger.Error("cannot reload a subscriber's viewer; ending their subscriptions", "user", en.userID, "seq", e.Seq, "err", err)
 			for len(en.subs) > 0 {
 				s := en.subs[0]
-				h.endLocked(s, switchyard.Errorf(switchyard.EINTERNAL,
+				h.endLocked(s, switchyard.Errorf(switchyard.EUNAVAILABLE,
 					"subscription ended: the subscriber's access could not be checked; resume after cursor %s", switchyard.EventCursor(s.last.Load())))
 			}
 		}
@@ -503,11 +503,11 @@ func (h *Hub) unindex(en *viewerEntry) {
 func (h *Hub) stop() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.stopped = switchyard.Errorf(switchyard.EINTERNAL, "the event stream is shutting down")
+	h.stopped = switchyard.Errorf(switchyard.EUNAVAILABLE, "the event stream is shutting down")
 	for _, en := range h.users {
 		for len(en.subs) > 0 {
 			s := en.subs[0]
-			h.endLocked(s, switchyard.Errorf(switchyard.EINTERNAL,
+			h.endLocked(s, switchyard.Errorf(switchyard.EUNAVAILABLE,
 				"the event stream is shutting down; resume after cursor %s", switchyard.EventCursor(s.last.Load())))
 		}
 	}

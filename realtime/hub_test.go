@@ -510,8 +510,8 @@ func TestHubViewerReloadFails(t *testing.T) {
 	w.commit(memberEvent(switchyard.EventProjectMemberRemoved, "p1", "alice"))
 	w.commit(orderEvent("p1", "o1", "cust"))
 	// Better to end the stream than to keep showing p1 on stale rights.
-	if err := s.ended(); switchyard.ErrorCode(err) != switchyard.EINTERNAL || !strings.Contains(err.Error(), "resume after cursor") {
-		t.Fatalf("got %v; want an internal error naming the cursor", err)
+	if err := s.ended(); switchyard.ErrorCode(err) != switchyard.EUNAVAILABLE || !strings.Contains(err.Error(), "resume after cursor") {
+		t.Fatalf("got %v; want UNAVAILABLE naming the cursor", err)
 	}
 }
 
