@@ -45,6 +45,7 @@ type envOptions struct {
 	cfg        server.Config
 	loaderWait time.Duration
 	resolver   func(*resolvers.Resolver)
+	deps       func(*server.Deps)
 }
 
 type envOption func(*envOptions)
@@ -68,6 +69,9 @@ func withResolver(f func(*resolvers.Resolver)) envOption {
 }
 
 func withLoaderWait(d time.Duration) envOption { return func(o *envOptions) { o.loaderWait = d } }
+
+// withDeps changes the server's dependencies before it is built.
+func withDeps(f func(*server.Deps)) envOption { return func(o *envOptions) { o.deps = f } }
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -99,11 +103,15 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if o.resolver != nil {
 		o.resolver(res)
 	}
-	srv, err := server.New(cfg, server.Deps{
+	deps := server.Deps{
 		Resolver: res,
 		Callers:  callers,
 		Checks:   []server.Check{{Name: "postgres", Pinger: db}},
-	})
+	}
+	if o.deps != nil {
+		o.deps(&deps)
+	}
+	srv, err := server.New(cfg, deps)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
