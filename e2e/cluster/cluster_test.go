@@ -348,6 +348,48 @@ func TestRelayFailover(t *testing.T) {
 	survivor.requireUp(t)
 }
 
+// TestFrozenLeader: the relay's leader process stops (SIGSTOP, as a frozen
+// container, a swap storm or a stuck runtime would) without dying. Its
+// kernel keeps its TCP connections alive, so PostgreSQL keeps its session
+// and advisory lock; unless the leader must prove it is alive, no event is
+// sequenced anywhere in the cluster for as long as it stays frozen. The
+// other instance must take over within the 5 seconds (10 allowed
+// here) and deliver what commits meanwhile.
+func TestFrozenLeader(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	c.start(t, "A")
+	c.start(t, "B")
+	admin := c.token(t, c.fx.Admin, time.Hour)
+	leader := c.waitLeader(t, deliverTimeout)
+	survivor := c.insts[0]
+	if survivor == leader {
+		survivor = c.insts[1]
+	}
+	after := c.settledCursor(t)
+	sub := dialWS(t, survivor, admin, dialOptions{})
+	sub.subscribe(t, "1", orderEventsQuery, map[string]any{"after": after})
+
+	if err := leader.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Killed at the end: a stopped process ignores the cleanup's SIGTERM.
+	t.Cleanup(func() { leader.proc.kill(t) })
+	frozen := time.Now()
+	id := survivor.createOrder(t, admin, c.fx.ProjectA.ID)
+	for c.relayLeader(t) != survivor {
+		if time.Since(frozen) > 10*time.Second {
+			t.Fatalf("%s's relay is still the leader %v after SIGSTOP: a frozen leader holds the advisory lock, "+
+				"and %s's subscriber got %d events of the change made meanwhile (relay sessions need a liveness bound, "+
+				"e.g. idle_session_timeout on the relay's connection, which a healthy leader never reaches since it polls every second)",
+				leader.name, time.Since(frozen).Round(time.Second), survivor.name, len(sub.op(t, "1", "orderEvents").Events))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%s took over %v after %s froze", survivor.name, time.Since(frozen).Round(time.Millisecond), leader.name)
+	requireExactly(t, "subscriber on the survivor", sub.waitEvents(t, "1", 1), []change{{id, "CREATED", "PENDING"}})
+}
+
 // TestSlowConsumer: a subscriber that stops reading is cut off with
 // RATE_LIMITED and the cursor of the last event it got, while a subscriber
 // of the same events on the same instance gets every one of them on time;
