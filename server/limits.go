@@ -164,6 +164,11 @@ func complexity() graph.ComplexityRoot {
 		return perPage(child, first, nil)
 	}
 	c.User.Projects = func(child int, first *int, _ *string) int { return perPage(child, first, nil) }
+	c.Query.Integrations = func(child int, _ *string, first *int, _ *string) int { return perPage(child, first, nil) }
+	c.Project.Integrations = func(child int, first *int, _ *string) int { return perPage(child, first, nil) }
+	c.Integration.Deliveries = func(child int, first *int, _ *string, _ []switchyard.DeliveryStatus, _ *switchyard.DeliveryDirection) int {
+		return perPage(child, first, nil)
+	}
 	return c
 }
 
