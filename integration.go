@@ -730,8 +730,9 @@ type IntegrationService interface {
 	// Returns ENOTFOUND (the key's integration unreadable), EFORBIDDEN.
 	RevokeAPIKey(ctx context.Context, id string) (*APIKey, error)
 
-	// FindAPIKeys returns, for each readable integration id, its API keys,
-	// newest first, revoked ones included. One round trip.
+	// FindAPIKeys returns, for each integration id, its API keys, newest
+	// first, revoked ones included; none for an integration the caller may
+	// not read. One round trip.
 	FindAPIKeys(ctx context.Context, integrationIDs []string) (map[string][]*APIKey, error)
 
 	// IntegrationHealth returns the health of each readable integration id.
