@@ -2303,10 +2303,15 @@ enum NotificationKind {
   ORDER_STATUS_CHANGED
   "You were added to a project."
   PROJECT_MEMBER_ADDED
+  """
+  An integration you own turned FAILING: its outbound deliveries kept
+  failing, and wait behind a circuit breaker until a probe succeeds.
+  """
+  INTEGRATION_FAILING
 }
 
-"What a notification is about: an order or a project."
-union NotificationSubject = Order | Project
+"What a notification is about: an order, a project or an integration."
+union NotificationSubject = Order | Project | Integration
 
 """
 A message to one user about a change that concerns them. It is written in the
@@ -12255,6 +12260,13 @@ func (ec *executionContext) _NotificationSubject(ctx context.Context, sel ast.Se
 			return graphql.Null
 		}
 		return ec._Order(ctx, sel, obj)
+	case switchyard.Integration:
+		return ec._Integration(ctx, sel, &obj)
+	case *switchyard.Integration:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Integration(ctx, sel, obj)
 	default:
 		if typedObj, ok := obj.(graphql.Marshaler); ok {
 			return typedObj
@@ -12601,7 +12613,7 @@ func (ec *executionContext) _EventStreamTicket(ctx context.Context, sel ast.Sele
 	return out
 }
 
-var integrationImplementors = []string{"Integration"}
+var integrationImplementors = []string{"Integration", "NotificationSubject"}
 
 func (ec *executionContext) _Integration(ctx context.Context, sel ast.SelectionSet, obj *switchyard.Integration) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, integrationImplementors)

@@ -12,7 +12,7 @@ import (
 	"github.com/switchyard/switchyard"
 )
 
-// What a notification is about: an order or a project.
+// What a notification is about: an order, a project or an integration.
 type NotificationSubject interface {
 	IsNotificationSubject()
 }

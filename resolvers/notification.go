@@ -55,6 +55,15 @@ func (r *notificationResolver) Subject(ctx context.Context, obj *switchyard.Noti
 			return nil, err
 		}
 		return p, nil
+	case "integration":
+		if r.Resolver.Integrations == nil {
+			return nil, nil
+		}
+		i, err := loadByID(ctx, l.integrations.integration, obj.SubjectID)
+		if i == nil || err != nil {
+			return nil, err
+		}
+		return i, nil
 	}
 	return nil, nil
 }
