@@ -240,14 +240,12 @@ type WebhookOutbox interface {
 	QueueWebhooks(ctx context.Context, limit int) (events, queued int, lost int64, err error)
 
 	// DueWebhooks returns up to limit PENDING outbound deliveries whose time
-	// has come, of integrations that are ACTIVE or FAILING with a probe due,
-	// and that no earlier event of the same subject is still pending for;
-	// ordered by due time, then event.
-	DueWebhooks(ctx context.Context, limit int) ([]*OutboundWebhook, error)
-
-	// NextWebhookDue returns when the earliest PENDING delivery falls due,
-	// nil when none is pending.
-	NextWebhookDue(ctx context.Context) (*time.Time, error)
+	// has come and that no earlier event of the same subject is still
+	// pending for, ordered by due time, then event: at most perIntegration
+	// of an ACTIVE integration, so one integration's backlog does not crowd
+	// out the others, and one of a FAILING integration whose next probe is
+	// due. PAUSED integrations' deliveries wait.
+	DueWebhooks(ctx context.Context, limit, perIntegration int) ([]*OutboundWebhook, error)
 
 	// RecordWebhookAttempt records an attempt on its PENDING row, queues the
 	// retry it asks for as a new PENDING row (attempt + 1), and moves the
