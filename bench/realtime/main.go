@@ -53,6 +53,7 @@ type options struct {
 	cpuProfile      string
 	profileDir      string
 	repo            string
+	serverEnv       []string
 }
 
 const usageText = `Usage: go run ./bench/realtime [flags]
@@ -142,6 +143,13 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.triggerEmail, "trigger-email", "admin@example.com", "own server: the user who makes the changes")
 	fs.StringVar(&o.bin, "bin", "", "own server: a prebuilt switchyard binary (default: go build ./cmd/switchyard)")
 	fs.StringVar(&o.repo, "repo", "", "own server: the Switchyard source tree to build (default: the one holding the working directory), e.g. a git worktree with a change to measure")
+	fs.Func("server-env", "own server: `NAME=VALUE` added to its environment, e.g. GOGC=200 (repeatable)", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("want NAME=VALUE, got %q", v)
+		}
+		o.serverEnv = append(o.serverEnv, v)
+		return nil
+	})
 	fs.IntVar(&o.seedScale, "seed-scale", 1, "own server: switchyard seed --scale")
 	fs.BoolVar(&o.markdown, "markdown", false, "also print the results as a Markdown table")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to `file`")
@@ -184,6 +192,8 @@ func parseOptions(args []string) (*options, error) {
 		return nil, errors.New("--url needs --token")
 	case o.url == "" && (o.token != "" || o.serverPID != 0):
 		return nil, errors.New("--token and --server-pid go with --url")
+	case o.url != "" && len(o.serverEnv) > 0:
+		return nil, errors.New("--server-env is for the server the generator starts, not --url")
 	case o.profileDir != "" && (o.url != "" || o.bin != ""):
 		return nil, errors.New("--profile builds and starts its own server: leave out --url and --bin")
 	}

@@ -38,6 +38,7 @@ type ownServer struct {
 	env      []string
 
 	profile   bool
+	extraEnv  []string
 	debugAddr string // the overlay's listener, with --profile
 
 	cmd     *exec.Cmd
@@ -107,7 +108,7 @@ func prepareOwnServer(ctx context.Context, o *options) (s *ownServer, err error)
 	}
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	s = &ownServer{repo: repo, dir: dir, adminURL: adminURL, redisURL: os.Getenv("REDIS_URL"), secret: hex.EncodeToString(secret)}
+	s = &ownServer{repo: repo, dir: dir, adminURL: adminURL, redisURL: os.Getenv("REDIS_URL"), secret: hex.EncodeToString(secret), extraEnv: o.serverEnv}
 	defer func() {
 		if err != nil {
 			s.cleanup()
@@ -241,6 +242,7 @@ func (s *ownServer) start(ctx context.Context) error {
 	// Not CommandContext: the server gets SIGTERM and time to shut down.
 	cmd := exec.Command(s.bin, "serve", "--addr", s.addr)
 	cmd.Env = append(append([]string(nil), s.env...), "GODEBUG=gctrace=1")
+	cmd.Env = append(cmd.Env, s.extraEnv...)
 	s.debugAddr = ""
 	if s.profile {
 		dport, err := freePort()
