@@ -103,6 +103,21 @@ lint: ## go vet, plus staticcheck when it can be fetched
 		echo 'lint: go vet passed'; \
 	fi
 
+# Benchmarks measure, they do not pass or fail: run them on a quiet machine
+# and read the figures (bench/README.md records the last ones).
+BENCH_REALTIME_FLAGS ?= -transport ws,sse -n 1000,5000,10000 -markdown
+GO_BENCH_FLAGS ?= -benchtime 1s
+
+.PHONY: bench
+bench: services ## every benchmark: the Go benchmarks (go test -bench), then bench-realtime
+	@echo '==> go test -bench . ./...'
+	@$(WITH_ENV) $(GO) test -run '^$$' -bench . $(GO_BENCH_FLAGS) -timeout $(GO_TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory bench-realtime
+
+.PHONY: bench-realtime
+bench-realtime: services ## load-test live updates: N subscribers over WebSocket and SSE; latency, deliveries/s, memory (BENCH_REALTIME_FLAGS)
+	@$(WITH_ENV) $(GO) run ./bench/realtime $(BENCH_REALTIME_FLAGS)
+
 .PHONY: web
 web: web/node_modules/.installed ## install the web app's packages and build it into web/dist (embedded by build)
 	cd web && $(NPM) run build
