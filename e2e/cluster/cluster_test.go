@@ -138,6 +138,34 @@ func TestTwoInstances(t *testing.T) {
 	}
 }
 
+// TestRemovalAcrossInstances: a member removed from a project through
+// instance B stops receiving its events on instance A at once.
+func TestRemovalAcrossInstances(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	a := c.start(t, "A")
+	b := c.start(t, "B")
+	admin := c.token(t, c.fx.Admin, time.Hour)
+	memberB := c.token(t, c.fx.MemberB, time.Hour)
+	pa, pb := c.fx.ProjectA.ID, c.fx.ProjectB.ID
+	membership := `mutation($p: ID!, $u: ID!) { %s(projectId: $p, userId: $u) { id } }`
+	vars := map[string]any{"p": pa, "u": c.fx.MemberB.ID}
+
+	b.gql(t, admin, fmt.Sprintf(membership, "addProjectMember"), vars, nil)
+	after := c.settledCursor(t)
+	sub := dialWS(t, a, memberB, dialOptions{})
+	sub.subscribe(t, "1", orderEventsQuery, map[string]any{"after": after})
+	id := b.createOrder(t, admin, pa)
+	want := []change{{id, "CREATED", "PENDING"}}
+	requireExactly(t, "member B of project A, on A", sub.waitEvents(t, "1", 1), want)
+
+	b.gql(t, admin, fmt.Sprintf(membership, "removeProjectMember"), vars, nil)
+	b.setStatus(t, admin, id, "PAID")
+	marker := b.createOrder(t, admin, pb)
+	want = append(want, change{marker, "CREATED", "PENDING"})
+	requireExactly(t, "member B after removal, on A", sub.waitEvents(t, "1", 2), want)
+}
+
 // TestRedisRestart: Redis killed and started again on the same port while
 // two instances serve subscribers. The servers stay up; changes made while
 // Redis is down and after it is back reach every subscriber once, in order.

@@ -726,9 +726,41 @@ describe('live updates through a running Switchyard', () => {
       assert.ok(end.error || end.closed?.code === 4406, JSON.stringify(end, Object.getOwnPropertyNames(end.error ?? {})));
     });
 
+    test('graphql-transport-ws: a connection runs at most 100 operations; completing one frees its slot and its id at once', async () => {
+      ready();
+      const sock = track(await transportConnect(sy, tokens.memberA));
+      const req = { query: ORDER_EVENTS, variables: { after: from, projectId: fx.pa.id } };
+      for (let i = 0; i < 100; i++) sock.send({ id: `op${i}`, type: 'subscribe', payload: req });
+      sock.send({ id: 'op100', type: 'subscribe', payload: req });
+      const limited = await operationErrors(sock, 'op100');
+      assert.ok(codesOf(limited).includes('RATE_LIMITED'), JSON.stringify(limited));
+      assert.equal(sock.closed, null, 'the connection closed at the limit');
+      // The protocol lets a client reuse an id it completed, right away.
+      sock.send({ id: 'op0', type: 'complete' });
+      sock.send({ id: 'op0', type: 'subscribe', payload: req });
+      sock.send({ id: 'op101', type: 'subscribe', payload: req });
+      const more = await operationErrors(sock, 'op101');
+      assert.ok(codesOf(more).includes('RATE_LIMITED'), `the 101st again: ${JSON.stringify(more)}`);
+      sock.send({ type: 'ping' });
+      await sock.message((m) => m.type === 'pong', 'pong');
+      assert.equal(sock.closed, null, `closed: ${JSON.stringify(sock.closed)}`);
+      assert.ok(!sock.of('op0').some((m) => m.type === 'error'), JSON.stringify(sock.of('op0')));
+    });
+
+    test('a WebSocket upgrade from a foreign browser Origin is refused; the server\'s own origin and programs are not', async () => {
+      ready();
+      const foreign = new RawSocket(wsURL(sy), 'graphql-transport-ws', { headers: { Origin: 'https://evil.example' } });
+      await assert.rejects(foreign.open(), /403/);
+      foreign.close();
+      const own = track(await new RawSocket(wsURL(sy), 'graphql-transport-ws', { headers: { Origin: sy.url } }).open());
+      own.send({ type: 'connection_init', payload: { Authorization: `Bearer ${tokens.memberA}` } });
+      await own.message((m) => m.type === 'connection_ack', 'connection_ack');
+    });
+
     test('legacy graphql-ws: errors are messages, the connection stays; start before connection_init closes with 4401', async () => {
       ready();
       const sock = track(await legacyConnect(sy, tokens.memberA));
+      await sock.message((m) => m.type === 'ka', 'the keep-alive after connection_ack');
       sock.send('{not json');
       await sock.message((m) => m.type === 'connection_error', 'connection_error');
       sock.send({ id: 'u', type: 'start', payload: { query: 'subscription { noSuchField { id } }' } });
