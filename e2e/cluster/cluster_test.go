@@ -166,6 +166,65 @@ func TestRemovalAcrossInstances(t *testing.T) {
 	requireExactly(t, "member B after removal, on A", sub.waitEvents(t, "1", 2), want)
 }
 
+// TestTicketAcrossInstances: a ticket from createEventStreamTicket on A
+// opens /events on B, and one ticket presented to both instances at once
+// opens exactly one stream.
+func TestTicketAcrossInstances(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	a := c.start(t, "A")
+	b := c.start(t, "B")
+	member := c.token(t, c.fx.MemberA, time.Hour)
+	ticket := func() string {
+		var out struct {
+			CreateEventStreamTicket struct{ URL string } `json:"createEventStreamTicket"`
+		}
+		a.gql(t, member, `mutation { createEventStreamTicket(topics: [ORDERS]) { url } }`, nil, &out)
+		return out.CreateEventStreamTicket.URL
+	}
+	open := func(in *instance, url string) (int, func()) {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, in.url+url, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("%s GET %s: %v", in.name, url, err)
+		}
+		return res.StatusCode, func() { res.Body.Close(); cancel() }
+	}
+
+	url := ticket()
+	status, done := open(b, url)
+	done()
+	if status != http.StatusOK {
+		t.Fatalf("a ticket from A on B: %d, want 200", status)
+	}
+	status, done = open(a, url)
+	done()
+	if status != http.StatusUnauthorized {
+		t.Fatalf("the used ticket again, on A: %d, want 401", status)
+	}
+
+	for range 5 {
+		url := ticket()
+		var wg sync.WaitGroup
+		statuses := make([]int, 2)
+		for i, in := range []*instance{a, b} {
+			wg.Go(func() {
+				var done func()
+				statuses[i], done = open(in, url)
+				done()
+			})
+		}
+		wg.Wait()
+		slices.Sort(statuses)
+		if !slices.Equal(statuses, []int{http.StatusOK, http.StatusUnauthorized}) {
+			t.Fatalf("one ticket on A and B at once: %v, want exactly one 200 and one 401", statuses)
+		}
+	}
+}
+
 // TestRedisRestart: Redis killed and started again on the same port while
 // two instances serve subscribers. The servers stay up; changes made while
 // Redis is down and after it is back reach every subscriber once, in order.
