@@ -90,6 +90,9 @@ type Deps struct {
 	// Web is the built web app (index.html at its root); nil serves a small
 	// page that links to the playground.
 	Web fs.FS
+	// Webhooks receives POST /webhooks/{integrationId}; nil serves no
+	// webhooks.
+	Webhooks switchyard.WebhookReceiver
 }
 
 // Server is Switchyard's HTTP handler.
@@ -135,6 +138,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		events = s.stream(events)
 		events = auth.middleware(log)(events)
 		mux.Handle("GET "+path, events)
+	}
+	if deps.Webhooks != nil {
+		mux.Handle("POST /webhooks/{integrationId}", &webhooksHandler{receiver: deps.Webhooks, log: log})
+		mux.HandleFunc("/webhooks/{integrationId}", webhooksMethodNotAllowed)
 	}
 	mux.Handle("GET /playground", playground.Handler("Switchyard", "/graphql",
 		playground.WithGraphiqlEnablePluginExplorer(true),
