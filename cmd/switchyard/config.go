@@ -47,7 +47,7 @@ const envHelp = `Environment:
                          integrations show (default http://localhost:8080)
   SWITCHYARD_WEBHOOK_ALLOW_PRIVATE
                          true admits webhook endpoints on loopback, private
-                         and link-local addresses (default false)
+                         and link-local addresses (default false)` + webhookEnvHelp + `
   SWITCHYARD_ENV         development (default) or production`
 
 // config is the process configuration, read once from the environment.
@@ -63,6 +63,8 @@ type config struct {
 	Production   bool
 	// Integrations: see integrations.go.
 	integrationConfig
+	// Outbound webhooks: see webhooks.go.
+	webhookConfig
 	// AllowedOrigins is nil for the server's default.
 	AllowedOrigins []string
 }
@@ -108,6 +110,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	if err := loadIntegrationConfig(&cfg, getenv); err != nil {
+		return config{}, err
+	}
+	if err := loadWebhookConfig(&cfg, getenv); err != nil {
 		return config{}, err
 	}
 	return cfg, nil

@@ -102,6 +102,10 @@ func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 	if err != nil {
 		return err
 	}
+	// Webhooks: the receiver behind /webhooks/{id}, and the outbound worker,
+	// which runs beside the relay and sends while it leads the cluster.
+	hooks := newWebhooks(cfg, db, integrations, log)
+	bgDone.Go(func() { hooks.run(bg, log) })
 
 	srv, err := server.New(server.Config{
 		JWTSecret:      cfg.JWTSecret,
@@ -118,10 +122,11 @@ func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 			Integrations:  integrations,
 			PublicURL:     cfg.PublicURL,
 		},
-		Callers: users,
-		APIKeys: integrations,
-		Checks:  checks,
-		Web:     webDist(),
+		Callers:  users,
+		APIKeys:  integrations,
+		Webhooks: hooks.receiver,
+		Checks:   checks,
+		Web:      webDist(),
 	})
 	if err != nil {
 		return err
