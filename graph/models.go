@@ -17,6 +17,11 @@ type NotificationSubject interface {
 	IsNotificationSubject()
 }
 
+// A thing a search found.
+type SearchHit interface {
+	IsSearchHit()
+}
+
 // A short-lived, single-use credential for `GET /events`, for clients such as the
 // browser's EventSource that cannot send an Authorization header.
 type EventStreamTicket struct {
@@ -58,6 +63,42 @@ type OrderEvent struct {
 // A lookup by id of something that does not exist, or that the caller may not read,
 // returns null.
 type Query struct {
+}
+
+type SearchEdge struct {
+	// Pass as `after` to read on after this hit, with the same query.
+	Cursor string `json:"cursor"`
+	// Relevance; higher is better. Only comparable within one search.
+	Score float64 `json:"score"`
+	// The fields the query matched, with the matches marked.
+	Highlights []*switchyard.SearchHighlight `json:"highlights"`
+	// The thing found, read now with the caller's rights.
+	Node SearchHit `json:"node"`
+}
+
+// One page of search hits, best first.
+type SearchResults struct {
+	// How many readable documents match, over every page. Counts and facets
+	// cover only what the caller may read.
+	TotalCount int           `json:"totalCount"`
+	Edges      []*SearchEdge `json:"edges"`
+	// Matches counted by `type`, `status` and `project` (a project id), or by the
+	// facets the `facets` argument names; largest bucket first, at most 20
+	// buckets each.
+	Facets []*switchyard.SearchFacet `json:"facets"`
+	// Pass `endCursor` as `after` for the next page. Searches page forward only,
+	// so `hasPreviousPage` is false and `startCursor` is the first hit's.
+	PageInfo *switchyard.PageInfo `json:"pageInfo"`
+}
+
+// A type-ahead completion.
+type SearchSuggestion struct {
+	// What to show and complete to: a name, an email or an order number.
+	Text string                `json:"text"`
+	Type switchyard.SearchType `json:"type"`
+	ID   string                `json:"id"`
+	// The thing suggested, read now with the caller's rights.
+	Node SearchHit `json:"node"`
 }
 
 // Live updates. Subscribe over WebSocket at /graphql (subprotocols

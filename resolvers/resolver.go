@@ -30,6 +30,17 @@ type Resolver struct {
 	Tickets switchyard.TicketService
 	// Integrations reads and manages integrations, their keys and deliveries.
 	Integrations switchyard.IntegrationService
+	// Search answers search and searchSuggest; nil answers
+	// SEARCH_UNAVAILABLE. See search.go for the other Search* fields.
+	Search switchyard.SearchIndex
+	// SearchFreshness tells how far the index has followed the event log,
+	// for consistentWith; nil answers such searches without waiting.
+	SearchFreshness switchyard.SearchFreshness
+	// Viewers reads a member's rights for the index query.
+	Viewers switchyard.ViewerLoader
+	// SearchWait bounds a consistentWith wait; zero means
+	// DefaultSearchWait.
+	SearchWait time.Duration
 	// PublicURL is the server's public base URL, for Integration.webhookUrl;
 	// empty means DefaultPublicURL.
 	PublicURL string

@@ -61,6 +61,9 @@ type RebuildResult struct {
 // has finished whole types.
 var rebuildOrder = []switchyard.SearchType{switchyard.SearchProject, switchyard.SearchIntegration, switchyard.SearchUser, switchyard.SearchOrder}
 
+// indexBatch is how many documents a rebuild writes per Index call.
+const indexBatch = 5000
+
 // checkpoint is a rebuild's saved progress (SearchRebuild.Checkpoint, or the
 // consumer state of an in-place reindex).
 type checkpoint struct {
@@ -312,24 +315,43 @@ func fill(ctx context.Context, w writer, source switchyard.SearchSource, cp *che
 			continue
 		}
 		batches, errc, stop := prefetch(ctx, source, switchyard.SearchScan{Type: t, After: cp.After[t], Limit: scanBatch}, versionAt(cp.Start))
-		for docs := range batches {
-			err := w.Index(ctx, docs)
-			if err == nil {
-				cp.After[t] = docs[len(docs)-1].ID
-				cp.Count[t] += len(docs)
-				if time.Since(saved) >= opts.CheckpointEvery {
-					err = save(ctx)
-					saved = time.Now()
-				}
+		// Scan batches are gathered into larger index batches: an index
+		// write has a fixed cost (a segment, a persist) that small batches
+		// would pay too often.
+		var buf []switchyard.SearchDocument
+		flush := func() error {
+			if len(buf) == 0 {
+				return nil
 			}
-			if err != nil {
-				stop()
+			if err := w.Index(ctx, buf); err != nil {
 				return err
 			}
+			cp.After[t] = buf[len(buf)-1].ID
+			cp.Count[t] += len(buf)
+			buf = buf[:0]
+			if time.Since(saved) >= opts.CheckpointEvery {
+				saved = time.Now()
+				if err := save(ctx); err != nil {
+					return err
+				}
+			}
 			report(RebuildProgress{Phase: "scan", Type: t, Done: cp.documents(), ResumedFrom: resumedFrom})
+			return nil
+		}
+		for docs := range batches {
+			buf = append(buf, docs...)
+			if len(buf) >= indexBatch {
+				if err := flush(); err != nil {
+					stop()
+					return err
+				}
+			}
 		}
 		stop()
 		if err := <-errc; err != nil {
+			return err
+		}
+		if err := flush(); err != nil {
 			return err
 		}
 		cp.Done[t] = true

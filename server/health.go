@@ -18,11 +18,17 @@ type PingFunc func(ctx context.Context) error
 
 func (f PingFunc) Ping(ctx context.Context) error { return f(ctx) }
 
-// Check is a named dependency of readiness: "postgres", "redis", and later
-// "search". Only configured dependencies are listed.
+// Check is a named dependency of readiness: "postgres", "redis", "search".
+// Only configured dependencies are listed.
 type Check struct {
 	Name   string
 	Pinger Pinger
+	// Optional marks a dependency the API works without (search): while it
+	// is down /readyz reports it and the status "degraded" but still answers
+	// 200, so load balancers keep sending traffic to an instance that serves
+	// everything else. With a shared backend (Elasticsearch) every instance
+	// would fail at once, and the whole API would go dark for one feature.
+	Optional bool
 }
 
 type checkResult struct {
@@ -43,8 +49,8 @@ func healthz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// readyz pings every dependency at once and answers 503 while any is down, so
-// a load balancer stops sending traffic until it recovers.
+// readyz pings every dependency at once and answers 503 while any required
+// one is down, so a load balancer stops sending traffic until it recovers.
 func readyz(checks []Check, timeout time.Duration) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
@@ -60,15 +66,19 @@ func readyz(checks []Check, timeout time.Duration) http.HandlerFunc {
 				}
 				mu.Lock()
 				res.Checks[c.Name] = result
-				if result.Status != "ok" {
+				switch {
+				case result.Status == "ok":
+				case !c.Optional:
 					res.Status = "unavailable"
+				case res.Status == "ok":
+					res.Status = "degraded"
 				}
 				mu.Unlock()
 			})
 		}
 		wg.Wait()
 		status := http.StatusOK
-		if res.Status != "ok" {
+		if res.Status == "unavailable" {
 			status = http.StatusServiceUnavailable
 		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")

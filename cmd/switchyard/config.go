@@ -25,7 +25,10 @@ const envHelp = `Environment:
   REDIS_URL              Redis URL: live updates fan out across instances
                          through it, and /readyz checks it (unset: in-process,
                          one instance only)
-  ELASTICSEARCH_URL      not used yet
+  ELASTICSEARCH_URL      Elasticsearch URL for search (unset: the embedded
+                         index in SWITCHYARD_SEARCH_DIR)
+  SWITCHYARD_SEARCH_DIR  directory of the embedded search index (default
+                         .data/search)
   SWITCHYARD_ADDR        listen address (default :8080)
   SWITCHYARD_ALLOWED_ORIGINS
                          comma-separated browser origins, besides the server's
@@ -55,8 +58,10 @@ type config struct {
 	DatabaseURL      string
 	RedisURL         string
 	ElasticsearchURL string
-	Addr             string
-	JWTSecret        []byte
+	// SearchDir is the embedded index's directory; "" is defaultSearchDir.
+	SearchDir string
+	Addr      string
+	JWTSecret []byte
 	// DevJWTSecret is set when JWTSecret is the public development default.
 	DevJWTSecret bool
 	SecretKey    string
@@ -80,6 +85,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DatabaseURL:      env("DATABASE_URL", devDatabaseURL),
 		RedisURL:         env("REDIS_URL", ""),
 		ElasticsearchURL: env("ELASTICSEARCH_URL", ""),
+		SearchDir:        env("SWITCHYARD_SEARCH_DIR", ""),
 		Addr:             env("SWITCHYARD_ADDR", ":8080"),
 		SecretKey:        getenv("SWITCHYARD_SECRET_KEY"),
 		AllowedOrigins:   server.ParseAllowedOrigins(getenv("SWITCHYARD_ALLOWED_ORIGINS")),

@@ -53,6 +53,7 @@ func commands() []command {
 			return seedCommand(ctx, cfg, args, stdout)
 		}},
 		{"token", "print a development JWT for a user: token --email E [--ttl 24h]", tokenCommand},
+		{"reindex", "rebuild the search index from the database (resumable); --types to re-index some types", reindexCommand},
 	}
 }
 

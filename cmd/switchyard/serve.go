@@ -107,6 +107,24 @@ func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 	hooks := newWebhooks(cfg, db, integrations, log)
 	bgDone.Go(func() { hooks.run(bg, log) })
 
+	// Search: the index (embedded, or Elasticsearch) and the indexer that
+	// follows the event log into it. Its readiness check is optional: with
+	// search down the rest of the API keeps serving.
+	searchSvc, err := newSearchService(cfg, db, log)
+	if err != nil {
+		return err
+	}
+	log.Info("search", "backend", searchSvc.Backend.Describe)
+	checks = append(checks, server.Check{Name: "search", Pinger: searchSvc, Optional: true})
+	bgDone.Go(func() {
+		if err := searchSvc.Indexer.Run(bg); err != nil {
+			log.Error("search indexer stopped", "err", err)
+		}
+		// After the indexer's last write, and after the HTTP server's
+		// shutdown (which comes before bg ends).
+		_ = searchSvc.Index.Close()
+	})
+
 	srv, err := server.New(server.Config{
 		JWTSecret:      cfg.JWTSecret,
 		Logger:         log,
@@ -121,6 +139,10 @@ func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 			Tickets:       postgres.NewTicketService(db),
 			Integrations:  integrations,
 			PublicURL:     cfg.PublicURL,
+
+			Search:          searchSvc.Index,
+			SearchFreshness: searchSvc.Indexer,
+			Viewers:         users,
 		},
 		Callers:  users,
 		APIKeys:  integrations,
