@@ -55,6 +55,7 @@ type result struct {
 	missing    int // fan-out deliveries that never came
 	timeouts   int
 	serverCPU  time.Duration // during the fan-out phase
+	genFanCPU  time.Duration // the generator's own, during the fan-out phase
 	fanEvents  int
 
 	burstEvents    int
@@ -339,6 +340,7 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 		}
 		defer func() { _ = t.debug.hook(context.WithoutCancel(ctx), "/bench/cpu/stop") }()
 	}
+	genFan0 := selfCPU()
 	lastPrint := time.Now()
 	for i := range o.events {
 		want := rec.delivered.Load() + int64(alive())
@@ -362,6 +364,7 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 		cpu1, _ := procCPU(t.pid)
 		res.serverCPU = cpu1 - cpu0
 	}
+	res.genFanCPU = selfCPU() - genFan0
 	res.fanEvents = o.events
 	fanDeliveries := rec.take()
 	events := table.snapshot()
@@ -542,8 +545,9 @@ func (r result) print() {
 	fmt.Fprintf(&b, "  per change, commit→last subscriber: p50 %s max %s ms; mutation response→client p50 %s p99 %s ms; occurredAt precedes the response by %s ms (median)\n",
 		ms(r.allReached.P50), ms(r.allReached.Max), ms(r.fromResp.P50), ms(r.fromResp.P99), ms(r.commitLag))
 	if r.serverCPU > 0 {
-		fmt.Fprintf(&b, "  server CPU %s for %s deliveries: %.1f µs per delivery\n",
-			r.serverCPU.Round(time.Millisecond), commas(f.N), float64(r.serverCPU.Microseconds())/float64(max(f.N, 1)))
+		fmt.Fprintf(&b, "  server CPU %s for %s deliveries: %.1f µs per delivery; the generator's own meanwhile: %.1f µs per delivery\n",
+			r.serverCPU.Round(time.Millisecond), commas(f.N), float64(r.serverCPU.Microseconds())/float64(max(f.N, 1)),
+			float64(r.genFanCPU.Microseconds())/float64(max(f.N, 1)))
 	}
 	if r.missing > 0 || r.timeouts > 0 {
 		fmt.Fprintf(&b, "  MISSING %s deliveries; %d changes timed out\n", commas(r.missing), r.timeouts)
@@ -576,12 +580,16 @@ func printResults(rs []result, markdown bool) {
 	}
 	if markdown {
 		fmt.Println()
-		fmt.Println("| transport | subscribers | p50 ms | p90 ms | p99 ms | max ms | all reached (p50/max) ms | deliveries/s (burst) | server KiB per idle subscriber | server RSS MiB | load avg (start/end) |")
-		fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+		fmt.Println("| transport | subscribers | p50 ms | p90 ms | p99 ms | max ms | all reached (p50/max) ms | deliveries/s (burst) | server CPU µs/delivery | server KiB per idle subscriber | server RSS MiB | load avg (start/end) |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 		for _, r := range rs {
-			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s / %s |\n", wsName(r.transport), commas(r.n),
+			cpu := "n/a"
+			if r.serverCPU > 0 {
+				cpu = fmt.Sprintf("%.0f", float64(r.serverCPU.Microseconds())/float64(max(r.fanout.N, 1)))
+			}
+			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s | %s / %s |\n", wsName(r.transport), commas(r.n),
 				ms(r.fanout.P50), ms(r.fanout.P90), ms(r.fanout.P99), ms(r.fanout.Max), ms(r.allReached.P50), ms(r.allReached.Max),
-				commas(int(r.burstRate)), memOr(r.perSub, r.rssIdle), mibOr(r.rssIdle), r.loadStart, r.loadEnd)
+				commas(int(r.burstRate)), cpu, memOr(r.perSub, r.rssIdle), mibOr(r.rssIdle), r.loadStart, r.loadEnd)
 		}
 	}
 }
