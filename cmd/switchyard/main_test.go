@@ -110,7 +110,7 @@ func TestHelp(t *testing.T) {
 }
 
 func testConfig(t *testing.T) config {
-	return config{DatabaseURL: postgrestest.NewDatabaseURL(t), Addr: "127.0.0.1:0", JWTSecret: []byte("cmd-test-secret-cmd-test-secret-xx")}
+	return config{DatabaseURL: postgrestest.NewDatabaseURL(t), Addr: "127.0.0.1:0", JWTSecret: []byte("cmd-test-secret-cmd-test-secret-xx"), SearchDir: t.TempDir()}
 }
 
 func TestMigrateCommand(t *testing.T) {

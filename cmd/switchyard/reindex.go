@@ -190,32 +190,17 @@ func progressLine(p search.RebuildProgress) string {
 	case "done":
 		what = "documents, done"
 	}
-	line := fmt.Sprintf("[%s] %3.0f%% %s/%s %s", bar, frac*100, thousands(p.Done), thousands(p.Total), what)
+	line := fmt.Sprintf("[%s] %3.0f%% %s/%s %s", bar, frac*100, withCommas(p.Done), withCommas(p.Total), what)
 	doneHere := p.Done - p.ResumedFrom
 	if secs := p.Elapsed.Seconds(); secs > 0.5 && doneHere > 0 {
 		rate := float64(doneHere) / secs
-		line += fmt.Sprintf("  %s/s", thousands(int(rate)))
+		line += fmt.Sprintf("  %s/s", withCommas(int(rate)))
 		if p.Phase == "scan" && p.Total > p.Done {
 			left := time.Duration(float64(p.Total-p.Done) / rate * float64(time.Second))
 			line += "  " + clock(left) + " left"
 		}
 	}
 	return line
-}
-
-func thousands(n int) string {
-	s := fmt.Sprint(n)
-	if n < 0 {
-		return s
-	}
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 func clock(d time.Duration) string {

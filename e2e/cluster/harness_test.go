@@ -449,7 +449,9 @@ func (c *cluster) startUntil(t testing.TB, name, path string) *instance {
 	bin := switchyardBinary(t)
 	port := freePort(t)
 	in := &instance{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), ws: fmt.Sprintf("ws://127.0.0.1:%d/graphql", port)}
-	env := append(append([]string{}, c.env...), fmt.Sprintf("SWITCHYARD_ADDR=127.0.0.1:%d", port))
+	env := append(append([]string{}, c.env...), fmt.Sprintf("SWITCHYARD_ADDR=127.0.0.1:%d", port),
+		// Each instance its own embedded search index, as on separate machines.
+		"SWITCHYARD_SEARCH_DIR="+t.TempDir())
 	in.proc = startProcess(t, name, bin, []string{"serve"}, env)
 	c.insts = append(c.insts, in)
 	t.Cleanup(in.proc.stop)
