@@ -57,6 +57,31 @@ func revenueStatuses() []string {
 // project_id) belongs to the analysed projects, adding its values to ps.
 type scopeFunc func(alias string, ps *params) string
 
+// projectScope is the scope of the projects ids. Every read names them: the
+// planner then walks each project's part of an index instead of filtering
+// every row.
+func projectScope(ids []string) scopeFunc {
+	return func(alias string, ps *params) string {
+		return alias + ".project_id = ANY(" + ps.add(ids) + "::uuid[])"
+	}
+}
+
+// analysedProjects returns the ids of the projects an analytics query covers:
+// the one asked for if c may read it (readable is false when not), else every
+// project c reads. A member's are the projects they own or belong to, not those they
+// only ordered in: a customer's orders are not their business's numbers.
+func analysedProjects(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, projectID *string) (ids []string, readable bool, err error) {
+	var ps params
+	cond := canReadProject(c, "p", &ps)
+	if projectID != nil {
+		cond += " AND p.id = " + ps.add(strings.ToLower(*projectID)) + "::uuid"
+	}
+	if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(p.id::text ORDER BY p.id), '{}') FROM projects p WHERE `+cond, ps...).Scan(&ids); err != nil {
+		return nil, false, err
+	}
+	return ids, projectID == nil || len(ids) == 1, nil
+}
+
 // Analytics computes the analytics of q.
 func (s *AnalyticsService) Analytics(ctx context.Context, q switchyard.AnalyticsQuery) (*switchyard.Analytics, error) {
 	c, err := switchyard.RequireCaller(ctx)
@@ -75,45 +100,30 @@ func (s *AnalyticsService) Analytics(ctx context.Context, q switchyard.Analytics
 		return nil, notFound
 	}
 
-	var scope scopeFunc
-	if q.ProjectID != nil {
-		id := strings.ToLower(*q.ProjectID)
-		scope = func(alias string, ps *params) string {
-			return alias + ".project_id = " + ps.add(id) + "::uuid"
-		}
-	} else {
-		// The projects a member reads, not the orders: a customer's own
-		// orders in someone else's project are not their business's numbers.
-		scope = func(alias string, ps *params) string {
-			return forCaller(c, ps, func(me string) string {
-				return alias + ".project_id IN " + memberProjectIDs(me)
-			})
-		}
-	}
-
 	out := &switchyard.Analytics{Range: q.Range, Granularity: q.Granularity, TimeZone: q.TimeZone}
 	err = pgx.BeginTxFunc(ctx, s.db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if q.ProjectID != nil {
-			var ps params
-			var ok bool
-			if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM projects p WHERE p.id = %s::uuid AND %s)`,
-				ps.add(strings.ToLower(*q.ProjectID)), canReadProject(c, "p", &ps)), ps...).Scan(&ok); err != nil {
-				return err
-			}
-			if !ok {
-				return notFound
-			}
-		}
-		rows, err := seriesRows(ctx, tx, &q, buckets, scope)
+		projects, readable, err := analysedProjects(ctx, tx, c, q.ProjectID)
 		if err != nil {
 			return err
 		}
+		if !readable {
+			return notFound
+		}
+		var rows []bucketRow
+		if len(projects) > 0 {
+			if rows, err = seriesRows(ctx, tx, &q, buckets, projectScope(projects)); err != nil {
+				return err
+			}
+		}
 		summarize(out, &q, buckets, rows)
+		out.TopCustomers = []switchyard.TopCustomer{}
 		if q.SkipTopCustomers || out.OrderCount == 0 {
-			out.TopCustomers = []switchyard.TopCustomer{}
 			return nil
 		}
-		out.TopCustomers, err = s.top.topCustomers(ctx, tx, &q, scope, out.OrderCount)
+		// An admin's all is every project there is, so the totals over
+		// every project bound it.
+		all := c.IsAdmin() && q.ProjectID == nil
+		out.TopCustomers, err = s.top.topCustomers(ctx, tx, &q, projects, all, out.OrderCount)
 		return err
 	})
 	if err != nil {
@@ -122,67 +132,78 @@ func (s *AnalyticsService) Analytics(ctx context.Context, q switchyard.Analytics
 	return out, nil
 }
 
-// aggRow is one group of the series statement. Kind says which grouping set
-// it belongs to: per bucket, currency and revenue flag; per status; or per
-// currency and revenue flag over the whole range.
-type aggRow struct {
-	Kind     int
-	Bucket   *int32
-	Currency *string
-	Status   *string
-	Revenue  *bool
-	Orders   int64
-	Total    string
+// bucketRow is what one bucket holds in one currency: every order, the
+// orders per status (in OrderStatuses order), and the revenue.
+type bucketRow struct {
+	bucket   int32
+	currency string
+	orders   int64
+	byStatus []int64
+	revenue  string
 }
 
-const (
-	kindBucket   = 1
-	kindStatus   = 2
-	kindCurrency = 3
-)
+func scanBucketRow(r pgx.CollectableRow) (bucketRow, error) {
+	statuses := switchyard.OrderStatuses()
+	b := bucketRow{byStatus: make([]int64, len(statuses))}
+	dest := []any{&b.bucket, &b.currency, &b.orders}
+	for i := range b.byStatus {
+		dest = append(dest, &b.byStatus[i])
+	}
+	err := r.Scan(append(dest, &b.revenue)...)
+	return b, err
+}
 
-// aggregateSQL groups pieces (b, currency, status, n, t) into the three sets
-// summarize reads.
-const aggregateSQL = `SELECT GROUPING(b, status) AS kind, b, currency, status, rev, sum(n)::bigint, coalesce(sum(t), 0)::text
-	FROM (SELECT b, currency, status, status = ANY(%s::text[]) AS rev, n, t FROM pieces) p
-	GROUP BY GROUPING SETS ((b, currency, rev), (status), (currency, rev))`
+// statusColumns lists format once per status, in OrderStatuses order, with
+// %[1]s the status's column name in order_daily_stats (the status in lower
+// case) and %[2]s the status.
+func statusColumns(format string) string {
+	var cols []string
+	for _, st := range switchyard.OrderStatuses() {
+		cols = append(cols, fmt.Sprintf(format, strings.ToLower(string(st)), st))
+	}
+	return strings.Join(cols, ", ")
+}
 
-// seriesRows reads the aggregates of q's range per bucket, status and
-// currency in one statement.
-func seriesRows(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, buckets []time.Time, scope scopeFunc) ([]aggRow, error) {
+// seriesRows reads what each bucket holds per currency, in one statement.
+func seriesRows(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, buckets []time.Time, scope scopeFunc) ([]bucketRow, error) {
 	if len(buckets) == 0 {
 		return nil, nil
 	}
 	var ps params
 	var sql string
 	if q.Granularity == switchyard.GranularityHour {
-		sql = fmt.Sprintf(`WITH pieces AS (
-				SELECT width_bucket(o.created_at, %s::timestamptz[]) - 1 AS b, o.currency, o.status, 1::bigint AS n, o.total AS t
-				FROM orders o
-				WHERE o.created_at >= %s AND o.created_at < %s AND %s
-			) `+aggregateSQL,
-			ps.add(buckets), ps.add(q.Range.From), ps.add(q.Range.To), scope("o", &ps), ps.add(revenueStatuses()))
+		sql = fmt.Sprintf(`SELECT width_bucket(o.created_at, %s::timestamptz[]) - 1, o.currency, count(*), %s,
+				coalesce(sum(o.total) FILTER (WHERE o.status = ANY(%s::text[])), 0)::text
+			FROM orders o
+			WHERE o.created_at >= %s AND o.created_at < %s AND %s
+			GROUP BY 1, 2`,
+			ps.add(buckets), statusColumns("count(*) FILTER (WHERE o.status = '%[2]s')"), ps.add(revenueStatuses()), ps.add(q.Range.From), ps.add(q.Range.To), scope("o", &ps))
 	} else {
 		e := planEdges(q.Range, buckets)
 		sql = fmt.Sprintf(`WITH edge AS (
-				SELECT x.cut, x.sign, o.currency, o.status, o.total
-				FROM unnest(%s::int[], %s::int[], %s::timestamptz[], %s::timestamptz[]) AS x(cut, sign, lo, hi)
+				SELECT x.cut, x.sign, o.currency, count(*) AS orders, %[1]s,
+					coalesce(sum(o.total) FILTER (WHERE o.status = ANY(%[2]s::text[])), 0) AS revenue
+				FROM unnest(%[3]s::int[], %[4]s::int[], %[5]s::timestamptz[], %[6]s::timestamptz[]) AS x(cut, sign, lo, hi)
 				JOIN orders o ON o.created_at >= x.lo AND o.created_at < x.hi
-				WHERE %s
+				WHERE %[7]s
+				GROUP BY x.cut, x.sign, o.currency
 			), pieces AS (
-				SELECT width_bucket(s.day, %s::date[]) - 1 AS b, s.currency, s.status, s.orders AS n, s.total AS t
+				SELECT width_bucket(s.day, %[8]s::date[]) - 1 AS b, s.currency, s.orders, %[9]s, s.revenue
 				FROM order_daily_stats s
-				WHERE s.day >= %s::date AND s.day < %s::date AND %s
+				WHERE s.day >= %[10]s::date AND s.day < %[11]s::date AND %[12]s
 				UNION ALL
-				SELECT f.b, e.currency, e.status, f.sign, f.sign * e.total
+				SELECT f.b, e.currency, f.sign * e.orders, %[13]s, f.sign * e.revenue
 				FROM edge e CROSS JOIN LATERAL (VALUES (e.cut - 1, e.sign), (e.cut, -e.sign)) AS f(b, sign)
-				WHERE f.b >= 0 AND f.b < %d
-			) `+aggregateSQL,
+				WHERE f.b >= 0 AND f.b < %[14]d
+			)
+			SELECT b, currency, sum(orders)::bigint, %[15]s, sum(revenue)::text FROM pieces GROUP BY b, currency`,
+			statusColumns("count(*) FILTER (WHERE o.status = '%[2]s') AS %[1]s"), ps.add(revenueStatuses()),
 			ps.add(e.cuts), ps.add(e.signs), ps.add(e.lo), ps.add(e.hi), scope("o", &ps),
-			ps.add(e.anchors[:len(buckets)]), ps.add(e.anchors[0]), ps.add(e.anchors[len(buckets)]), scope("s", &ps),
-			len(buckets), ps.add(revenueStatuses()))
+			ps.add(e.anchors[:len(buckets)]), statusColumns("s.%[1]s"),
+			ps.add(e.anchors[0]), ps.add(e.anchors[len(buckets)]), scope("s", &ps),
+			statusColumns("f.sign * e.%[1]s"), len(buckets), statusColumns("sum(%[1]s)::bigint"))
 	}
-	return queryAll(ctx, tx, sql, ps, pgx.RowToStructByPos[aggRow])
+	return queryAll(ctx, tx, sql, ps, scanBucketRow)
 }
 
 // edges is how a DAY, WEEK or MONTH series reads its buckets: cut i is the
@@ -224,12 +245,13 @@ func planEdges(r switchyard.AnalyticsRange, buckets []time.Time) edges {
 	return e
 }
 
-// summarize fills a's counts, money and series from the grouped rows.
-func summarize(a *switchyard.Analytics, q *switchyard.AnalyticsQuery, buckets []time.Time, rows []aggRow) {
-	byStatus := map[switchyard.OrderStatus]int{}
+// summarize fills a's counts, money and series from the bucket rows.
+func summarize(a *switchyard.Analytics, q *switchyard.AnalyticsQuery, buckets []time.Time, rows []bucketRow) {
+	statuses := switchyard.OrderStatuses()
+	byStatus := make([]int64, len(statuses))
 	type currencyTotals struct {
 		orders, revenueOrders int64
-		revenue               string
+		revenue               *big.Rat
 	}
 	currencies := map[string]*currencyTotals{}
 	type bucketTotals struct {
@@ -238,34 +260,29 @@ func summarize(a *switchyard.Analytics, q *switchyard.AnalyticsQuery, buckets []
 	}
 	series := make([]bucketTotals, len(buckets))
 	for _, r := range rows {
-		switch r.Kind {
-		case kindStatus:
-			byStatus[switchyard.OrderStatus(*r.Status)] += int(r.Orders)
-		case kindCurrency:
-			ct := currencies[*r.Currency]
-			if ct == nil {
-				ct = &currencyTotals{}
-				currencies[*r.Currency] = ct
-			}
-			ct.orders += r.Orders
-			if *r.Revenue {
-				ct.revenueOrders += r.Orders
-				ct.revenue = r.Total
-			}
-		case kindBucket:
-			b := &series[*r.Bucket]
-			b.orders += r.Orders
-			if *r.Revenue {
-				if b.revenue == nil {
-					b.revenue = map[string]string{}
-				}
-				b.revenue[*r.Currency] = r.Total
+		ct := currencies[r.currency]
+		if ct == nil {
+			ct = &currencyTotals{revenue: new(big.Rat)}
+			currencies[r.currency] = ct
+		}
+		ct.orders += r.orders
+		for i, n := range r.byStatus {
+			byStatus[i] += n
+			if statuses[i].CountsAsRevenue() {
+				ct.revenueOrders += n
 			}
 		}
+		ct.revenue.Add(ct.revenue, parseRat(r.revenue))
+		b := &series[r.bucket]
+		b.orders += r.orders
+		if b.revenue == nil {
+			b.revenue = map[string]string{}
+		}
+		b.revenue[r.currency] = r.revenue
 	}
 
-	// A currency whose orders all moved to other rows leaves rows that sum to
-	// zero orders; it is not a currency of the range.
+	// Rows of a day whose orders all moved elsewhere sum to zero orders; such
+	// a currency is not a currency of the range.
 	var codes []string
 	for code, ct := range currencies {
 		if ct.orders > 0 {
@@ -277,16 +294,17 @@ func summarize(a *switchyard.Analytics, q *switchyard.AnalyticsQuery, buckets []
 	a.Revenue, a.AverageOrderValue = []switchyard.Money{}, []switchyard.Money{}
 	for _, code := range codes {
 		ct := currencies[code]
+		scale := moneyScale(code, ct.revenue)
 		a.OrderCount += int(ct.orders)
 		a.RevenueOrderCount += int(ct.revenueOrders)
-		a.Revenue = append(a.Revenue, money(ct.revenue, code))
+		a.Revenue = append(a.Revenue, switchyard.Money{Amount: switchyard.DecimalFromRat(ct.revenue, scale), Currency: code})
 		if ct.revenueOrders > 0 {
-			avg := new(big.Rat).Quo(parseRat(ct.revenue), new(big.Rat).SetInt64(ct.revenueOrders))
-			a.AverageOrderValue = append(a.AverageOrderValue, switchyard.Money{Amount: switchyard.DecimalFromRat(avg, moneyScale(code, ct.revenue)), Currency: code})
+			avg := new(big.Rat).Quo(ct.revenue, new(big.Rat).SetInt64(ct.revenueOrders))
+			a.AverageOrderValue = append(a.AverageOrderValue, switchyard.Money{Amount: switchyard.DecimalFromRat(avg, scale), Currency: code})
 		}
 	}
-	for _, st := range switchyard.OrderStatuses() {
-		a.OrdersByStatus = append(a.OrdersByStatus, switchyard.OrderStatusCount{Status: st, Count: byStatus[st]})
+	for i, st := range statuses {
+		a.OrdersByStatus = append(a.OrdersByStatus, switchyard.OrderStatusCount{Status: st, Count: int(byStatus[i])})
 	}
 	a.Series = make([]switchyard.AnalyticsBucket, len(buckets))
 	for i, start := range buckets {
@@ -305,19 +323,25 @@ func money(sum, currency string) switchyard.Money {
 		sum = "0"
 	}
 	d := switchyard.Decimal(sum)
-	if scale := moneyScale(currency, sum); d.Scale() != scale {
-		d = switchyard.DecimalFromRat(parseRat(sum), scale)
+	if n, ok := switchyard.CurrencyMinorUnits(currency); ok && d.Scale() != n {
+		d = switchyard.DecimalFromRat(parseRat(sum), n)
 	}
 	return switchyard.Money{Amount: d, Currency: currency}
 }
 
 // moneyScale is the currency's minor units, or for a currency Switchyard does
-// not list (rows written by hand) the scale the sum was stored with.
-func moneyScale(currency, sum string) int {
+// not list (rows written by hand) enough digits to show sum exactly, up to
+// the six a Decimal holds.
+func moneyScale(currency string, sum *big.Rat) int {
 	if n, ok := switchyard.CurrencyMinorUnits(currency); ok {
 		return n
 	}
-	return switchyard.Decimal(sum).Scale()
+	for scale := 0; scale < 6; scale++ {
+		if switchyard.DecimalFromRat(sum, scale).Rat().Cmp(sum) == 0 {
+			return scale
+		}
+	}
+	return 6
 }
 
 // parseRat reads numeric text from PostgreSQL; numeric output is always plain
@@ -374,13 +398,14 @@ type customerRow struct {
 	Revenue  *string
 }
 
-func (t topTuning) topCustomers(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, scope scopeFunc, rangeOrders int) ([]switchyard.TopCustomer, error) {
+func (t topTuning) topCustomers(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, projects []string, all bool, rangeOrders int) ([]switchyard.TopCustomer, error) {
 	if rangeOrders > t.rawOrders {
-		top, done, err := t.topByBounds(ctx, tx, q, scope)
+		top, done, err := t.topByBounds(ctx, tx, q, projects, all)
 		if err != nil || done {
 			return top, err
 		}
 	}
+	scope := projectScope(projects)
 	var ps params
 	rev := ps.add(revenueStatuses())
 	sql := fmt.Sprintf(`WITH ranked AS (
@@ -390,9 +415,9 @@ func (t topTuning) topCustomers(ctx context.Context, tx pgx.Tx, q *switchyard.An
 		)
 		SELECT o.customer_id::text, o.currency, count(*), (sum(o.total) FILTER (WHERE o.status = ANY(%[5]s::text[])))::text
 		FROM ranked r JOIN orders o ON o.customer_id = r.customer_id
-		WHERE o.created_at >= %[1]s AND o.created_at < %[2]s AND %[6]s
+		WHERE o.created_at >= %[1]s AND o.created_at < %[2]s AND %[3]s
 		GROUP BY o.customer_id, o.currency`,
-		ps.add(q.Range.From), ps.add(q.Range.To), scope("o", &ps), switchyard.AnalyticsTopCustomers, rev, scope("o", &ps))
+		ps.add(q.Range.From), ps.add(q.Range.To), scope("o", &ps), switchyard.AnalyticsTopCustomers, rev)
 	rows, err := queryAll(ctx, tx, sql, ps, pgx.RowToStructByPos[customerRow])
 	if err != nil {
 		return nil, err
@@ -401,13 +426,28 @@ func (t topTuning) topCustomers(ctx context.Context, tx pgx.Tx, q *switchyard.An
 }
 
 // topByBounds finds the top customers from their upper bounds; done is false
-// when the candidates ran out before the list was certain.
-func (t topTuning) topByBounds(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, scope scopeFunc) ([]switchyard.TopCustomer, bool, error) {
-	var ps params
-	sql := fmt.Sprintf(`SELECT cs.customer_id::text, sum(cs.orders)::bigint AS n FROM order_customer_stats cs
-		WHERE %s GROUP BY cs.customer_id HAVING sum(cs.orders) > 0
-		ORDER BY n DESC, cs.customer_id LIMIT %d`, scope("cs", &ps), t.maxCandidates)
-	candidates, err := queryAll(ctx, tx, sql, ps, func(r pgx.CollectableRow) (customerCount, error) {
+// when the candidates ran out before the list was certain. all says that
+// projects are every project there is.
+func (t topTuning) topByBounds(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, projects []string, all bool) ([]switchyard.TopCustomer, bool, error) {
+	var sql string
+	args := []any{projects}
+	switch {
+	case all:
+		args = nil
+		sql = fmt.Sprintf(`SELECT t.customer_id::text, t.orders FROM customer_order_totals t
+			WHERE t.orders > 0 ORDER BY t.orders DESC, t.customer_id LIMIT %d`, t.maxCandidates)
+	case len(projects) == 1:
+		// Straight off the index, in rank order.
+		args = []any{projects[0]}
+		sql = fmt.Sprintf(`SELECT cs.customer_id::text, cs.orders FROM order_customer_stats cs
+			WHERE cs.project_id = $1::uuid AND cs.orders > 0
+			ORDER BY cs.orders DESC, cs.customer_id LIMIT %d`, t.maxCandidates)
+	default:
+		sql = fmt.Sprintf(`SELECT cs.customer_id::text, sum(cs.orders)::bigint AS n FROM order_customer_stats cs
+			WHERE cs.project_id = ANY($1::uuid[]) GROUP BY cs.customer_id HAVING sum(cs.orders) > 0
+			ORDER BY n DESC, cs.customer_id LIMIT %d`, t.maxCandidates)
+	}
+	candidates, err := queryAll(ctx, tx, sql, args, func(r pgx.CollectableRow) (customerCount, error) {
 		var c customerCount
 		err := r.Scan(&c.id, &c.orders)
 		return c, err
@@ -422,13 +462,16 @@ func (t topTuning) topByBounds(ctx context.Context, tx pgx.Tx, q *switchyard.Ana
 		for i, c := range batch {
 			ids[i] = c.id
 		}
-		var ps params
-		sql := fmt.Sprintf(`SELECT o.customer_id::text, o.currency, count(*), (sum(o.total) FILTER (WHERE o.status = ANY(%s::text[])))::text
-			FROM orders o
-			WHERE o.customer_id = ANY(%s::uuid[]) AND o.created_at >= %s AND o.created_at < %s AND %s
-			GROUP BY o.customer_id, o.currency`,
-			ps.add(revenueStatuses()), ps.add(ids), ps.add(q.Range.From), ps.add(q.Range.To), scope("o", &ps))
-		got, err := queryAll(ctx, tx, sql, ps, pgx.RowToStructByPos[customerRow])
+		// One customer at a time, through the customer's index: their
+		// orders are few, wherever they fall in the range.
+		got, err := queryAll(ctx, tx, `SELECT c.id::text, o.currency, count(*), (sum(o.total) FILTER (WHERE o.status = ANY($1::text[])))::text
+			FROM unnest($2::uuid[]) AS c(id)
+			JOIN LATERAL (
+				SELECT o.currency, o.status, o.total FROM orders o
+				WHERE o.customer_id = c.id AND o.created_at >= $3 AND o.created_at < $4 AND o.project_id = ANY($5::uuid[])
+			) o ON true
+			GROUP BY c.id, o.currency`,
+			[]any{revenueStatuses(), ids, q.Range.From, q.Range.To, projects}, pgx.RowToStructByPos[customerRow])
 		if err != nil {
 			return nil, false, err
 		}

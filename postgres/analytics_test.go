@@ -411,26 +411,44 @@ func TestAnalyticsGroundTruth(t *testing.T) {
 // checkRollups compares the rollup tables with the orders they summarize.
 func checkRollups(t *testing.T, db *DB) {
 	t.Helper()
+	const fromOrders = `SELECT project_id, (created_at AT TIME ZONE 'UTC')::date, currency, count(*),
+			count(*) FILTER (WHERE status = 'PENDING'), count(*) FILTER (WHERE status = 'PAID'),
+			count(*) FILTER (WHERE status = 'FULFILLED'), count(*) FILTER (WHERE status = 'SHIPPED'),
+			count(*) FILTER (WHERE status = 'DELIVERED'), count(*) FILTER (WHERE status = 'CANCELLED'),
+			count(*) FILTER (WHERE status = 'REFUNDED'),
+			coalesce(sum(total) FILTER (WHERE status IN ('PAID', 'FULFILLED', 'SHIPPED', 'DELIVERED')), 0)
+		FROM orders GROUP BY 1, 2, 3`
+	const rollup = `SELECT project_id, day, currency, orders, pending, paid, fulfilled, shipped, delivered, cancelled, refunded, revenue
+		FROM order_daily_stats WHERE orders <> 0`
 	var diff int
 	err := db.Pool().QueryRow(context.Background(), `SELECT
-		(SELECT count(*) FROM (
-			(SELECT project_id, (created_at AT TIME ZONE 'UTC')::date, currency, status, count(*)::bigint, sum(total) FROM orders GROUP BY 1, 2, 3, 4
-			 EXCEPT SELECT project_id, day, currency, status, orders, total FROM order_daily_stats WHERE orders <> 0)
-			UNION ALL
-			(SELECT project_id, day, currency, status, orders, total FROM order_daily_stats WHERE orders <> 0
-			 EXCEPT SELECT project_id, (created_at AT TIME ZONE 'UTC')::date, currency, status, count(*)::bigint, sum(total) FROM orders GROUP BY 1, 2, 3, 4)) d)
-		+ (SELECT count(*) FROM order_daily_stats WHERE orders = 0 AND total <> 0)
+		(SELECT count(*) FROM ((`+fromOrders+` EXCEPT `+rollup+`) UNION ALL (`+rollup+` EXCEPT `+fromOrders+`)) d)
+		+ (SELECT count(*) FROM order_daily_stats WHERE orders = 0 AND (pending, paid, fulfilled, shipped, delivered, cancelled, refunded, revenue) <> (0, 0, 0, 0, 0, 0, 0, 0))
 		+ (SELECT count(*) FROM (
 			(SELECT project_id, customer_id, count(*)::bigint FROM orders GROUP BY 1, 2
 			 EXCEPT SELECT project_id, customer_id, orders FROM order_customer_stats WHERE orders <> 0)
 			UNION ALL
 			(SELECT project_id, customer_id, orders FROM order_customer_stats WHERE orders <> 0
-			 EXCEPT SELECT project_id, customer_id, count(*)::bigint FROM orders GROUP BY 1, 2)) c)`).Scan(&diff)
+			 EXCEPT SELECT project_id, customer_id, count(*)::bigint FROM orders GROUP BY 1, 2)) c)
+		+ (SELECT count(*) FROM (
+			(SELECT customer_id, count(*)::bigint FROM orders GROUP BY 1
+			 EXCEPT SELECT customer_id, orders FROM customer_order_totals WHERE orders <> 0)
+			UNION ALL
+			(SELECT customer_id, orders FROM customer_order_totals WHERE orders <> 0
+			 EXCEPT SELECT customer_id, count(*)::bigint FROM orders GROUP BY 1)) g)`).Scan(&diff)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff != 0 {
 		t.Fatalf("the rollups differ from the orders in %d rows", diff)
+	}
+}
+
+// TestRevenueStatusesMatchRollup: order_daily_stats.revenue sums the statuses
+// migration 0006 names; the Go definition must not drift from it.
+func TestRevenueStatusesMatchRollup(t *testing.T) {
+	if got := revenueStatuses(); !slices.Equal(got, []string{"PAID", "FULFILLED", "SHIPPED", "DELIVERED"}) {
+		t.Fatalf("revenue statuses %v differ from migration 0006's; add a migration that recomputes order_daily_stats.revenue", got)
 	}
 }
 
@@ -464,6 +482,7 @@ func TestAnalyticsTopCustomersByBounds(t *testing.T) {
 			}{
 				{adminCtx(context.Background()), w.allProjects},
 				{userCtx(context.Background(), w.Owner), w.ownerSees},
+				{userCtx(context.Background(), w.Other), []string{w.OtherProject.ID}},
 			} {
 				q := switchyard.AnalyticsQuery{Range: r}
 				got, err := svc.Analytics(who.ctx, q)
