@@ -160,9 +160,43 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // inflight is what is being sent now: delivery ids, subjects (one attempt
 // per subject at a time keeps their order) and FAILING integrations' probes.
+// done remembers the deliveries recorded lately: a list of due deliveries
+// read while one was in flight still shows it PENDING after it finished.
 type inflight struct {
 	mu   sync.Mutex
 	keys map[string]bool
+	done map[string]time.Time
+}
+
+// finish releases keys; recorded marks the delivery finished at now.
+func (f *inflight) finish(deliveryID string, recorded bool, keys ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range keys {
+		delete(f.keys, k)
+	}
+	if recorded {
+		f.done[deliveryID] = time.Now()
+	}
+}
+
+func (f *inflight) finished(deliveryID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.done[deliveryID]
+	return ok
+}
+
+// forget drops what finished before a list read at readAt: that list, and
+// every later one, already shows it.
+func (f *inflight) forget(readAt time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, at := range f.done {
+		if at.Before(readAt) {
+			delete(f.done, id)
+		}
+	}
 }
 
 func (f *inflight) take(keys ...string) bool {
@@ -179,14 +213,6 @@ func (f *inflight) take(keys ...string) bool {
 	return true
 }
 
-func (f *inflight) release(keys ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, k := range keys {
-		delete(f.keys, k)
-	}
-}
-
 func (f *inflight) len() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -197,7 +223,7 @@ func (f *inflight) len() int {
 // attempts there is room for, wait for a finished attempt or the poll.
 func (w *Worker) lead(ctx context.Context) error {
 	w.logger.Info("webhooks: delivering")
-	busy := &inflight{keys: map[string]bool{}}
+	busy := &inflight{keys: map[string]bool{}, done: map[string]time.Time{}}
 	slots := make(chan struct{}, w.opts.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -206,12 +232,16 @@ func (w *Worker) lead(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		readAt := time.Now()
 		due, err := w.outbox.DueWebhooks(ctx, 2*w.opts.Concurrency+busy.len(), w.opts.PerIntegration)
 		if err != nil && ctx.Err() == nil {
 			w.logger.Warn("webhooks: reading due deliveries failed", "err", err)
 		}
 	start:
 		for _, d := range due {
+			if busy.finished(d.DeliveryID) {
+				continue
+			}
 			keys := []string{"delivery:" + d.DeliveryID, "subject:" + d.IntegrationID + ":" + d.SubjectKey}
 			if d.IntegrationStatus == switchyard.IntegrationFailing {
 				keys = append(keys, "probe:"+d.IntegrationID)
@@ -226,14 +256,16 @@ func (w *Worker) lead(ctx context.Context) error {
 				continue
 			}
 			wg.Go(func() {
+				recorded := false
 				defer func() {
-					busy.release(keys...)
+					busy.finish(d.DeliveryID, recorded, keys...)
 					<-slots
 					w.poke()
 				}()
-				w.attempt(ctx, d)
+				recorded = w.attempt(ctx, d)
 			})
 		}
+		busy.forget(readAt)
 		t := time.NewTimer(w.opts.PollInterval)
 		select {
 		case <-ctx.Done():
@@ -275,6 +307,19 @@ func (w *Worker) queue(ctx context.Context) {
 	}
 }
 
+// recordFailurePause is how long a delivery whose attempt could not be
+// recorded waits before it is sent again.
+const recordFailurePause = 5 * time.Second
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
 // outcome is one attempt's result before it is recorded.
 type outcome struct {
 	status     *int
@@ -283,15 +328,15 @@ type outcome struct {
 	retryAfter *time.Duration
 }
 
-// attempt sends d once and records the outcome. An attempt cut off by the
-// worker's own shutdown is not recorded: it is not the endpoint's failure,
-// and the next leader sends it again.
-func (w *Worker) attempt(ctx context.Context, d *switchyard.OutboundWebhook) {
+// attempt sends d once and records the outcome, reporting whether it did.
+// An attempt cut off by the worker's own shutdown is not recorded: it is not
+// the endpoint's failure, and the next leader sends it again.
+func (w *Worker) attempt(ctx context.Context, d *switchyard.OutboundWebhook) bool {
 	started := time.Now()
 	out := w.send(ctx, d)
 	latency := time.Since(started)
 	if ctx.Err() != nil && out.status == nil {
-		return
+		return false
 	}
 	a := switchyard.OutboundAttempt{
 		DeliveryID:     d.DeliveryID,
@@ -311,9 +356,12 @@ func (w *Worker) attempt(ctx context.Context, d *switchyard.OutboundWebhook) {
 	defer cancel()
 	res, err := w.outbox.RecordWebhookAttempt(rctx, a)
 	if err != nil {
-		// The row stays PENDING and due: it is sent again.
+		// The row stays PENDING and due: it is sent again, after a pause
+		// that keeps a database in trouble from being hammered (the
+		// delivery stays taken meanwhile).
 		w.logger.Error("webhooks: recording an attempt failed", "delivery", d.DeliveryID, "err", err)
-		return
+		sleepCtx(ctx, recordFailurePause)
+		return false
 	}
 	log := w.logger.With("integration", d.IntegrationID, "delivery", d.DeliveryID, "event", d.EventID, "attempt", d.Attempt)
 	switch {
@@ -326,6 +374,7 @@ func (w *Worker) attempt(ctx context.Context, d *switchyard.OutboundWebhook) {
 	case !a.Succeeded:
 		log.Debug("webhooks: attempt failed; retrying", "err", out.err, "at", a.RetryAt)
 	}
+	return true
 }
 
 // send makes one attempt.

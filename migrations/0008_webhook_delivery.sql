@@ -17,3 +17,8 @@ ALTER TABLE webhook_deliveries ADD COLUMN first_attempt_at timestamptz;
 INSERT INTO consumer_cursors (name, seq)
 SELECT 'webhooks:outbound', last_seq FROM relay_state
 ON CONFLICT (name) DO NOTHING;
+
+-- An INTEGRATION_FAILING notification is about an integration.
+ALTER TABLE notifications DROP CONSTRAINT notifications_subject_type_check;
+ALTER TABLE notifications ADD CONSTRAINT notifications_subject_type_check
+    CHECK (subject_type IN ('order', 'project', 'integration'));
