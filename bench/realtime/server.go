@@ -353,7 +353,19 @@ func (s *ownServer) cleanup() {
 	s.stop()
 	if s.dbName != "" {
 		step("dropping database " + s.dbName)
-		if err := s.adminExec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{s.dbName}.Sanitize()+" WITH (FORCE)"); err != nil {
+		// FORCE ends our own leftover sessions; a session of another role
+		// (an autovacuum worker, someone's psql) makes it fail, and such
+		// sessions are short, so it is tried for a while.
+		var err error
+		for attempt := range 10 {
+			if attempt > 0 {
+				time.Sleep(time.Second)
+			}
+			if err = s.adminExec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{s.dbName}.Sanitize()+" WITH (FORCE)"); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: drop database %s: %v (drop it by hand)\n", s.dbName, err)
 		}
 	}
