@@ -246,7 +246,8 @@ func bucketNext(start time.Time, g Granularity, loc *time.Location) time.Time {
 // currency and never added across currencies; lists of money are sorted by
 // currency code.
 type Analytics struct {
-	Range       AnalyticsRange
+	// From and To are the range asked for.
+	From, To    time.Time
 	Granularity Granularity
 	TimeZone    string
 	// OrderCount counts every order created in the range, whatever its status.

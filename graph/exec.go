@@ -45,6 +45,7 @@ type ResolverRoot interface {
 	ProjectConnection() ProjectConnectionResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
+	TopCustomer() TopCustomerResolver
 	User() UserResolver
 	UserConnection() UserConnectionResolver
 	WebhookDelivery() WebhookDeliveryResolver
@@ -55,6 +56,27 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	Analytics struct {
+		AverageOrderValue func(childComplexity int) int
+		From              func(childComplexity int) int
+		Granularity       func(childComplexity int) int
+		OrderCount        func(childComplexity int) int
+		OrdersByStatus    func(childComplexity int) int
+		Revenue           func(childComplexity int) int
+		RevenueOrderCount func(childComplexity int) int
+		Series            func(childComplexity int) int
+		TimeZone          func(childComplexity int) int
+		To                func(childComplexity int) int
+		TopCustomers      func(childComplexity int) int
+	}
+
+	AnalyticsBucket struct {
+		End        func(childComplexity int) int
+		OrderCount func(childComplexity int) int
+		Revenue    func(childComplexity int) int
+		Start      func(childComplexity int) int
+	}
+
 	ApiKey struct {
 		CreatedAt   func(childComplexity int) int
 		ID          func(childComplexity int) int
@@ -228,6 +250,11 @@ type ComplexityRoot struct {
 		To    func(childComplexity int) int
 	}
 
+	OrderStatusCount struct {
+		Count  func(childComplexity int) int
+		Status func(childComplexity int) int
+	}
+
 	PageInfo struct {
 		EndCursor       func(childComplexity int) int
 		HasNextPage     func(childComplexity int) int
@@ -260,6 +287,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Analytics               func(childComplexity int, projectID *string, rangeArg switchyard.AnalyticsRange, granularity *switchyard.Granularity, timeZone *string) int
 		Integration             func(childComplexity int, id string) int
 		IntegrationEventTypes   func(childComplexity int) int
 		Integrations            func(childComplexity int, projectID *string, first *int, after *string) int
@@ -327,6 +355,13 @@ type ComplexityRoot struct {
 		OrderEvents         func(childComplexity int, projectID *string, after *string) int
 		OrderUpdated        func(childComplexity int, id string) int
 		ProjectUpdated      func(childComplexity int, id string) int
+	}
+
+	TopCustomer struct {
+		Customer   func(childComplexity int) int
+		CustomerID func(childComplexity int) int
+		OrderCount func(childComplexity int) int
+		Revenue    func(childComplexity int) int
 	}
 
 	User struct {
@@ -473,6 +508,7 @@ type ProjectConnectionResolver interface {
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*switchyard.User, error)
+	Analytics(ctx context.Context, projectID *string, rangeArg switchyard.AnalyticsRange, granularity *switchyard.Granularity, timeZone *string) (*switchyard.Analytics, error)
 	Integration(ctx context.Context, id string) (*switchyard.Integration, error)
 	Integrations(ctx context.Context, projectID *string, first *int, after *string) (*switchyard.IntegrationConnection, error)
 	IntegrationEventTypes(ctx context.Context) ([]string, error)
@@ -494,6 +530,9 @@ type SubscriptionResolver interface {
 	OrderEvents(ctx context.Context, projectID *string, after *string) (<-chan *OrderEvent, error)
 	NotificationCreated(ctx context.Context, after *string) (<-chan *switchyard.Notification, error)
 	ProjectUpdated(ctx context.Context, id string) (<-chan *switchyard.Project, error)
+}
+type TopCustomerResolver interface {
+	Customer(ctx context.Context, obj *switchyard.TopCustomer) (*switchyard.User, error)
 }
 type UserResolver interface {
 	Projects(ctx context.Context, obj *switchyard.User, first *int, after *string) (*switchyard.ProjectConnection, error)
@@ -526,6 +565,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "Analytics.averageOrderValue":
+		if e.ComplexityRoot.Analytics.AverageOrderValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.AverageOrderValue(childComplexity), true
+	case "Analytics.from":
+		if e.ComplexityRoot.Analytics.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.From(childComplexity), true
+	case "Analytics.granularity":
+		if e.ComplexityRoot.Analytics.Granularity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.Granularity(childComplexity), true
+	case "Analytics.orderCount":
+		if e.ComplexityRoot.Analytics.OrderCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.OrderCount(childComplexity), true
+	case "Analytics.ordersByStatus":
+		if e.ComplexityRoot.Analytics.OrdersByStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.OrdersByStatus(childComplexity), true
+	case "Analytics.revenue":
+		if e.ComplexityRoot.Analytics.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.Revenue(childComplexity), true
+	case "Analytics.revenueOrderCount":
+		if e.ComplexityRoot.Analytics.RevenueOrderCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.RevenueOrderCount(childComplexity), true
+	case "Analytics.series":
+		if e.ComplexityRoot.Analytics.Series == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.Series(childComplexity), true
+	case "Analytics.timeZone":
+		if e.ComplexityRoot.Analytics.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.TimeZone(childComplexity), true
+	case "Analytics.to":
+		if e.ComplexityRoot.Analytics.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.To(childComplexity), true
+	case "Analytics.topCustomers":
+		if e.ComplexityRoot.Analytics.TopCustomers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.TopCustomers(childComplexity), true
+
+	case "AnalyticsBucket.end":
+		if e.ComplexityRoot.AnalyticsBucket.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsBucket.End(childComplexity), true
+	case "AnalyticsBucket.orderCount":
+		if e.ComplexityRoot.AnalyticsBucket.OrderCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsBucket.OrderCount(childComplexity), true
+	case "AnalyticsBucket.revenue":
+		if e.ComplexityRoot.AnalyticsBucket.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsBucket.Revenue(childComplexity), true
+	case "AnalyticsBucket.start":
+		if e.ComplexityRoot.AnalyticsBucket.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AnalyticsBucket.Start(childComplexity), true
 
 	case "ApiKey.createdAt":
 		if e.ComplexityRoot.ApiKey.CreatedAt == nil {
@@ -1365,6 +1496,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.OrderStatusChange.To(childComplexity), true
 
+	case "OrderStatusCount.count":
+		if e.ComplexityRoot.OrderStatusCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderStatusCount.Count(childComplexity), true
+	case "OrderStatusCount.status":
+		if e.ComplexityRoot.OrderStatusCount.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderStatusCount.Status(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -1498,6 +1642,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProjectEdge.Node(childComplexity), true
 
+	case "Query.analytics":
+		if e.ComplexityRoot.Query.Analytics == nil {
+			break
+		}
+
+		args, err := ec.field_Query_analytics_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Analytics(childComplexity, args["projectId"].(*string), args["range"].(switchyard.AnalyticsRange), args["granularity"].(*switchyard.Granularity), args["timeZone"].(*string)), true
 	case "Query.integration":
 		if e.ComplexityRoot.Query.Integration == nil {
 			break
@@ -1856,6 +2011,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.ProjectUpdated(childComplexity, args["id"].(string)), true
 
+	case "TopCustomer.customer":
+		if e.ComplexityRoot.TopCustomer.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopCustomer.Customer(childComplexity), true
+	case "TopCustomer.customerId":
+		if e.ComplexityRoot.TopCustomer.CustomerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopCustomer.CustomerID(childComplexity), true
+	case "TopCustomer.orderCount":
+		if e.ComplexityRoot.TopCustomer.OrderCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopCustomer.OrderCount(childComplexity), true
+	case "TopCustomer.revenue":
+		if e.ComplexityRoot.TopCustomer.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopCustomer.Revenue(childComplexity), true
+
 	case "User.avatarUrl":
 		if e.ComplexityRoot.User.AvatarURL == nil {
 			break
@@ -2079,6 +2259,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
+		ec.unmarshalInputAnalyticsRange,
 		ec.unmarshalInputCreateIntegrationInput,
 		ec.unmarshalInputCreateOrderInput,
 		ec.unmarshalInputCreateProjectInput,
@@ -2187,6 +2368,126 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/analytics.graphqls", Input: `"""
+How long each bucket of an analytics time series is, in the query's time zone.
+Days, ISO weeks (starting Monday) and months follow the local calendar, so a day
+is 23 or 25 hours long when daylight saving time starts or ends. Hours start
+when the local clock reads :00 (at :30 UTC in India), so the day the clocks go
+back has 25 of them.
+"""
+enum Granularity {
+  HOUR
+  DAY
+  WEEK
+  MONTH
+}
+
+"""
+A span of time: an order counts when ` + "`" + `from <= createdAt < to` + "`" + `. ` + "`" + `from` + "`" + ` may equal
+` + "`" + `to` + "`" + ` (an empty range, no buckets) but not come after it.
+"""
+input AnalyticsRange {
+  from: DateTime!
+  to: DateTime!
+}
+
+"""
+How a business did over a range: its orders, revenue and customers.
+
+Which orders count as revenue: those PAID, FULFILLED, SHIPPED or DELIVERED, the
+money taken and kept. PENDING orders are not paid yet, CANCELLED ones never
+were, REFUNDED ones were paid back; all of them count in ` + "`" + `orderCount` + "`" + ` and
+` + "`" + `ordersByStatus` + "`" + `. Orders are counted where they were created (` + "`" + `createdAt` + "`" + `), in
+the status they have now: an order refunded today leaves the revenue of the day
+it was placed.
+
+Money is per currency and never added across currencies. Every list of money is
+sorted by currency code.
+"""
+type Analytics {
+  "The range asked for."
+  from: DateTime!
+  to: DateTime!
+  granularity: Granularity!
+  "The IANA time zone of the buckets, like Europe/Berlin."
+  timeZone: String!
+  "Every order created in the range, whatever its status."
+  orderCount: Int!
+  "The orders in the range that count as revenue."
+  revenueOrderCount: Int!
+  """
+  The totals of the revenue orders, per currency. Every currency an order of the
+  range is in is listed, with zero when none of its orders counts as revenue.
+  """
+  revenue: [Money!]!
+  """
+  Revenue divided by the number of revenue orders, per currency, rounded half
+  away from zero to the currency's minor unit. Currencies without revenue
+  orders are left out.
+  """
+  averageOrderValue: [Money!]!
+  "The orders in each status, every status listed (zero included), in lifecycle order."
+  ordersByStatus: [OrderStatusCount!]!
+  """
+  One bucket per granularity step that holds a part of the range, empty ones
+  included, oldest first.
+  """
+  series: [AnalyticsBucket!]!
+  """
+  The 10 customers with the most orders in the range (any status), most first,
+  ties broken by customer id. Currencies cannot be compared, so they are not
+  ranked by revenue; each comes with their revenue per currency.
+  """
+  topCustomers: [TopCustomer!]!
+}
+
+"How many orders are in one status."
+type OrderStatusCount {
+  status: OrderStatus!
+  count: Int!
+}
+
+"""
+One bucket of a time series. The first and last bucket may reach outside the
+range; only the orders inside it count.
+"""
+type AnalyticsBucket {
+  "Where the bucket starts, with the time zone's offset, like 2026-03-29T00:00:00+01:00."
+  start: DateTime!
+  "Where the next bucket starts."
+  end: DateTime!
+  "Every order created in the bucket."
+  orderCount: Int!
+  "The revenue of the bucket, in the same currencies as Analytics.revenue (zero included)."
+  revenue: [Money!]!
+}
+
+"A customer and what they ordered in the range."
+type TopCustomer {
+  customerId: ID!
+  "The customer, or null when the user was deleted."
+  customer: User
+  "Their orders in the range, whatever the status."
+  orderCount: Int!
+  "The totals of their revenue orders, per currency they ordered in (zero included)."
+  revenue: [Money!]!
+}
+
+extend type Query {
+  """
+  Analytics of one project, or with no projectId of every project the caller
+  reads: members see the projects they own or belong to (not those where they
+  are only a customer), admins every project. A project the caller may not read
+  is NOT_FOUND, as if it did not exist. Anonymous callers get UNAUTHENTICATED.
+
+  Buckets are in ` + "`" + `timeZone` + "`" + `, an IANA name (default UTC). BAD_USER_INPUT, with
+  ` + "`" + `extensions.field` + "`" + ` naming the argument: ` + "`" + `range.from` + "`" + ` when from is after to,
+  ` + "`" + `range` + "`" + ` when the range holds more than 10,000 buckets of the granularity,
+  ` + "`" + `timeZone` + "`" + ` for an unknown zone.
+  """
+  analytics(projectId: ID, range: AnalyticsRange!, granularity: Granularity = DAY, timeZone: String = "UTC"): Analytics!
+}
+`, BuiltIn: false},
 	{Name: "../schema/integration.graphqls", Input: `"The system on the other side of an integration. It decides how inbound signatures are verified and payloads read."
 enum IntegrationProvider {
   "Stripe: ` + "`" + `Stripe-Signature: t=…,v1=…` + "`" + `."
@@ -3251,6 +3552,48 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_Analytics(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_Analytics_from(ctx, field)
+	case "to":
+		return ec.fieldContext_Analytics_to(ctx, field)
+	case "granularity":
+		return ec.fieldContext_Analytics_granularity(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_Analytics_timeZone(ctx, field)
+	case "orderCount":
+		return ec.fieldContext_Analytics_orderCount(ctx, field)
+	case "revenueOrderCount":
+		return ec.fieldContext_Analytics_revenueOrderCount(ctx, field)
+	case "revenue":
+		return ec.fieldContext_Analytics_revenue(ctx, field)
+	case "averageOrderValue":
+		return ec.fieldContext_Analytics_averageOrderValue(ctx, field)
+	case "ordersByStatus":
+		return ec.fieldContext_Analytics_ordersByStatus(ctx, field)
+	case "series":
+		return ec.fieldContext_Analytics_series(ctx, field)
+	case "topCustomers":
+		return ec.fieldContext_Analytics_topCustomers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Analytics", field.Name)
+}
+
+func (ec *executionContext) childFields_AnalyticsBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_AnalyticsBucket_start(ctx, field)
+	case "end":
+		return ec.fieldContext_AnalyticsBucket_end(ctx, field)
+	case "orderCount":
+		return ec.fieldContext_AnalyticsBucket_orderCount(ctx, field)
+	case "revenue":
+		return ec.fieldContext_AnalyticsBucket_revenue(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AnalyticsBucket", field.Name)
+}
+
 func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3529,6 +3872,16 @@ func (ec *executionContext) childFields_OrderStatusChange(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type OrderStatusChange", field.Name)
 }
 
+func (ec *executionContext) childFields_OrderStatusCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_OrderStatusCount_status(ctx, field)
+	case "count":
+		return ec.fieldContext_OrderStatusCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrderStatusCount", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -3673,6 +4026,20 @@ func (ec *executionContext) childFields_Shipment(ctx context.Context, field grap
 		return ec.fieldContext_Shipment_estimatedDelivery(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Shipment", field.Name)
+}
+
+func (ec *executionContext) childFields_TopCustomer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "customerId":
+		return ec.fieldContext_TopCustomer_customerId(ctx, field)
+	case "customer":
+		return ec.fieldContext_TopCustomer_customer(ctx, field)
+	case "orderCount":
+		return ec.fieldContext_TopCustomer_orderCount(ctx, field)
+	case "revenue":
+		return ec.fieldContext_TopCustomer_revenue(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TopCustomer", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4529,6 +4896,44 @@ func (ec *executionContext) field_Query__entities_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_analytics_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "range",
+		func(ctx context.Context, v any) (switchyard.AnalyticsRange, error) {
+			return ec.unmarshalNAnalyticsRange2githubᚗcomᚋswitchyardᚋswitchyardᚐAnalyticsRange(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["range"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "granularity",
+		func(ctx context.Context, v any) (*switchyard.Granularity, error) {
+			return ec.unmarshalOGranularity2ᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐGranularity(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["granularity"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_integration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5102,6 +5507,405 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _Analytics_from(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Analytics", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _Analytics_to(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Analytics", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _Analytics_granularity(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_granularity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Granularity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v switchyard.Granularity) graphql.Marshaler {
+			return ec.marshalNGranularity2githubᚗcomᚋswitchyardᚋswitchyardᚐGranularity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_granularity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Analytics", field, false, false, errors.New("field of type Granularity does not have child fields"))
+}
+
+func (ec *executionContext) _Analytics_timeZone(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Analytics", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Analytics_orderCount(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_orderCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_orderCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Analytics", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Analytics_revenueOrderCount(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_revenueOrderCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevenueOrderCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_revenueOrderCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Analytics", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Analytics_revenue(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []switchyard.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐMoneyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Analytics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Analytics_averageOrderValue(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_averageOrderValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AverageOrderValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []switchyard.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐMoneyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_averageOrderValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Analytics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Analytics_ordersByStatus(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_ordersByStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrdersByStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []switchyard.OrderStatusCount) graphql.Marshaler {
+			return ec.marshalNOrderStatusCount2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐOrderStatusCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_ordersByStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Analytics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrderStatusCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Analytics_series(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_series(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Series, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []switchyard.AnalyticsBucket) graphql.Marshaler {
+			return ec.marshalNAnalyticsBucket2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐAnalyticsBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_series(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Analytics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AnalyticsBucket(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Analytics_topCustomers(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_topCustomers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TopCustomers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []switchyard.TopCustomer) graphql.Marshaler {
+			return ec.marshalNTopCustomer2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐTopCustomerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_topCustomers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Analytics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TopCustomer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AnalyticsBucket_start(ctx context.Context, field graphql.CollectedField, obj *switchyard.AnalyticsBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsBucket_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsBucket_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsBucket", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsBucket_end(ctx context.Context, field graphql.CollectedField, obj *switchyard.AnalyticsBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsBucket_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsBucket_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsBucket", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsBucket_orderCount(ctx context.Context, field graphql.CollectedField, obj *switchyard.AnalyticsBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsBucket_orderCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsBucket_orderCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AnalyticsBucket", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AnalyticsBucket_revenue(ctx context.Context, field graphql.CollectedField, obj *switchyard.AnalyticsBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AnalyticsBucket_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []switchyard.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐMoneyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AnalyticsBucket_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AnalyticsBucket",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *switchyard.APIKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -8524,6 +9328,52 @@ func (ec *executionContext) fieldContext_OrderStatusChange_at(_ context.Context,
 	return graphql.NewScalarFieldContext("OrderStatusChange", field, false, false, errors.New("field of type DateTime does not have child fields"))
 }
 
+func (ec *executionContext) _OrderStatusCount_status(ctx context.Context, field graphql.CollectedField, obj *switchyard.OrderStatusCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderStatusCount_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v switchyard.OrderStatus) graphql.Marshaler {
+			return ec.marshalNOrderStatus2githubᚗcomᚋswitchyardᚋswitchyardᚐOrderStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderStatusCount_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderStatusCount", field, false, false, errors.New("field of type OrderStatus does not have child fields"))
+}
+
+func (ec *executionContext) _OrderStatusCount_count(ctx context.Context, field graphql.CollectedField, obj *switchyard.OrderStatusCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderStatusCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderStatusCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderStatusCount", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *switchyard.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9088,6 +9938,50 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_analytics(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_analytics(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Analytics(ctx, fc.Args["projectId"].(*string), fc.Args["range"].(switchyard.AnalyticsRange), fc.Args["granularity"].(*switchyard.Granularity), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *switchyard.Analytics) graphql.Marshaler {
+			return ec.marshalNAnalytics2ᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐAnalytics(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_analytics(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Analytics(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_analytics_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -10562,6 +11456,116 @@ func (ec *executionContext) fieldContext_Subscription_projectUpdated(ctx context
 	if fc.Args, err = ec.field_Subscription_projectUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TopCustomer_customerId(ctx context.Context, field graphql.CollectedField, obj *switchyard.TopCustomer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopCustomer_customerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CustomerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopCustomer_customerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopCustomer", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _TopCustomer_customer(ctx context.Context, field graphql.CollectedField, obj *switchyard.TopCustomer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopCustomer_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TopCustomer().Customer(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *switchyard.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TopCustomer_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TopCustomer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TopCustomer_orderCount(ctx context.Context, field graphql.CollectedField, obj *switchyard.TopCustomer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopCustomer_orderCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopCustomer_orderCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopCustomer", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _TopCustomer_revenue(ctx context.Context, field graphql.CollectedField, obj *switchyard.TopCustomer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopCustomer_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []switchyard.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐMoneyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopCustomer_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TopCustomer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -12489,6 +13493,43 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAnalyticsRange(ctx context.Context, obj any) (switchyard.AnalyticsRange, error) {
+	var it switchyard.AnalyticsRange
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreateIntegrationInput(ctx context.Context, obj any) (switchyard.IntegrationCreate, error) {
 	var it switchyard.IntegrationCreate
 	if obj == nil {
@@ -13449,6 +14490,147 @@ func (ec *executionContext) __Entity(ctx context.Context, sel ast.SelectionSet, 
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var analyticsImplementors = []string{"Analytics"}
+
+func (ec *executionContext) _Analytics(ctx context.Context, sel ast.SelectionSet, obj *switchyard.Analytics) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Analytics")
+		case "from":
+			out.Values[i] = ec._Analytics_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._Analytics_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "granularity":
+			out.Values[i] = ec._Analytics_granularity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeZone":
+			out.Values[i] = ec._Analytics_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderCount":
+			out.Values[i] = ec._Analytics_orderCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenueOrderCount":
+			out.Values[i] = ec._Analytics_revenueOrderCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenue":
+			out.Values[i] = ec._Analytics_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "averageOrderValue":
+			out.Values[i] = ec._Analytics_averageOrderValue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ordersByStatus":
+			out.Values[i] = ec._Analytics_ordersByStatus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "series":
+			out.Values[i] = ec._Analytics_series(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "topCustomers":
+			out.Values[i] = ec._Analytics_topCustomers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var analyticsBucketImplementors = []string{"AnalyticsBucket"}
+
+func (ec *executionContext) _AnalyticsBucket(ctx context.Context, sel ast.SelectionSet, obj *switchyard.AnalyticsBucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, analyticsBucketImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AnalyticsBucket")
+		case "start":
+			out.Values[i] = ec._AnalyticsBucket_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._AnalyticsBucket_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderCount":
+			out.Values[i] = ec._AnalyticsBucket_orderCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenue":
+			out.Values[i] = ec._AnalyticsBucket_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
 
 var apiKeyImplementors = []string{"ApiKey"}
 
@@ -15419,6 +16601,49 @@ func (ec *executionContext) _OrderStatusChange(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var orderStatusCountImplementors = []string{"OrderStatusCount"}
+
+func (ec *executionContext) _OrderStatusCount(ctx context.Context, sel ast.SelectionSet, obj *switchyard.OrderStatusCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orderStatusCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrderStatusCount")
+		case "status":
+			out.Values[i] = ec._OrderStatusCount_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._OrderStatusCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *switchyard.PageInfo) graphql.Marshaler {
@@ -15842,6 +17067,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				}()
 				res = ec._Query_me(ctx, field)
 				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "analytics":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_analytics(ctx, field)
+				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -16622,6 +17869,92 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var topCustomerImplementors = []string{"TopCustomer"}
+
+func (ec *executionContext) _TopCustomer(ctx context.Context, sel ast.SelectionSet, obj *switchyard.TopCustomer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, topCustomerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TopCustomer")
+		case "customerId":
+			out.Values[i] = ec._TopCustomer_customerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "customer":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._TopCustomer_customer(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "orderCount":
+			out.Values[i] = ec._TopCustomer_orderCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revenue":
+			out.Values[i] = ec._TopCustomer_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
 }
 
 var userImplementors = []string{"User", "SearchHit", "_Entity"}
@@ -17577,6 +18910,41 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAnalytics2ᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐAnalytics(ctx context.Context, sel ast.SelectionSet, v *switchyard.Analytics) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Analytics(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAnalyticsBucket2githubᚗcomᚋswitchyardᚋswitchyardᚐAnalyticsBucket(ctx context.Context, sel ast.SelectionSet, v switchyard.AnalyticsBucket) graphql.Marshaler {
+	return ec._AnalyticsBucket(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAnalyticsBucket2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐAnalyticsBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []switchyard.AnalyticsBucket) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAnalyticsBucket2githubᚗcomᚋswitchyardᚋswitchyardᚐAnalyticsBucket(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNAnalyticsRange2githubᚗcomᚋswitchyardᚋswitchyardᚐAnalyticsRange(ctx context.Context, v any) (switchyard.AnalyticsRange, error) {
+	res, err := ec.unmarshalInputAnalyticsRange(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNApiKey2ᚕᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐAPIKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*switchyard.APIKey) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -17774,6 +19142,23 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) unmarshalNGranularity2githubᚗcomᚋswitchyardᚋswitchyardᚐGranularity(ctx context.Context, v any) (switchyard.Granularity, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := switchyard.Granularity(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGranularity2githubᚗcomᚋswitchyardᚋswitchyardᚐGranularity(ctx context.Context, sel ast.SelectionSet, v switchyard.Granularity) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -17932,6 +19317,26 @@ func (ec *executionContext) marshalNIntegrationStatus2githubᚗcomᚋswitchyard�
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNMoney2githubᚗcomᚋswitchyardᚋswitchyardᚐMoney(ctx context.Context, sel ast.SelectionSet, v switchyard.Money) graphql.Marshaler {
+	return ec._Money(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMoney2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐMoneyᚄ(ctx context.Context, sel ast.SelectionSet, v []switchyard.Money) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMoney2githubᚗcomᚋswitchyardᚋswitchyardᚐMoney(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNMoney2ᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐMoney(ctx context.Context, sel ast.SelectionSet, v *switchyard.Money) graphql.Marshaler {
@@ -18163,6 +19568,26 @@ func (ec *executionContext) marshalNOrderStatusChange2ᚖgithubᚗcomᚋswitchya
 		return graphql.Null
 	}
 	return ec._OrderStatusChange(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrderStatusCount2githubᚗcomᚋswitchyardᚋswitchyardᚐOrderStatusCount(ctx context.Context, sel ast.SelectionSet, v switchyard.OrderStatusCount) graphql.Marshaler {
+	return ec._OrderStatusCount(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOrderStatusCount2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐOrderStatusCountᚄ(ctx context.Context, sel ast.SelectionSet, v []switchyard.OrderStatusCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrderStatusCount2githubᚗcomᚋswitchyardᚋswitchyardᚐOrderStatusCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNPageInfo2githubᚗcomᚋswitchyardᚋswitchyardᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v switchyard.PageInfo) graphql.Marshaler {
@@ -18488,6 +19913,26 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	for i := range v {
 		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
 	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTopCustomer2githubᚗcomᚋswitchyardᚋswitchyardᚐTopCustomer(ctx context.Context, sel ast.SelectionSet, v switchyard.TopCustomer) graphql.Marshaler {
+	return ec._TopCustomer(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTopCustomer2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐTopCustomerᚄ(ctx context.Context, sel ast.SelectionSet, v []switchyard.TopCustomer) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTopCustomer2githubᚗcomᚋswitchyardᚋswitchyardᚐTopCustomer(ctx, sel, v[i])
+	})
 
 	for _, e := range ret {
 		if e == graphql.Null {
@@ -19112,6 +20557,25 @@ func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel as
 	_ = sel
 	res := graphql.MarshalFloatContext(*v)
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) unmarshalOGranularity2ᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐGranularity(ctx context.Context, v any) (*switchyard.Granularity, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := switchyard.Granularity(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGranularity2ᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐGranularity(ctx context.Context, sel ast.SelectionSet, v *switchyard.Granularity) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
+	return res
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {

@@ -100,7 +100,7 @@ func (s *AnalyticsService) Analytics(ctx context.Context, q switchyard.Analytics
 		return nil, notFound
 	}
 
-	out := &switchyard.Analytics{Range: q.Range, Granularity: q.Granularity, TimeZone: q.TimeZone}
+	out := &switchyard.Analytics{From: q.Range.From, To: q.Range.To, Granularity: q.Granularity, TimeZone: q.TimeZone}
 	err = pgx.BeginTxFunc(ctx, s.db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		projects, readable, err := analysedProjects(ctx, tx, c, q.ProjectID)
 		if err != nil {

@@ -125,7 +125,7 @@ func (w *analyticsWorld) truth(t *testing.T, projects []string, q switchyard.Ana
 		q.TimeZone = "UTC"
 	}
 	from, to, tz, g := q.Range.From, q.Range.To, q.TimeZone, strings.ToLower(string(q.Granularity))
-	a := &switchyard.Analytics{Range: q.Range, Granularity: q.Granularity, TimeZone: q.TimeZone}
+	a := &switchyard.Analytics{From: from, To: to, Granularity: q.Granularity, TimeZone: q.TimeZone}
 	const rev = `status IN ('PAID', 'FULFILLED', 'SHIPPED', 'DELIVERED')`
 	where := `project_id = ANY($1::uuid[]) AND created_at >= $2 AND created_at < $3`
 

@@ -30,6 +30,8 @@ type Resolver struct {
 	Tickets switchyard.TicketService
 	// Integrations reads and manages integrations, their keys and deliveries.
 	Integrations switchyard.IntegrationService
+	// Analytics answers Query.analytics.
+	Analytics switchyard.AnalyticsService
 	// Search answers search and searchSuggest; nil answers
 	// SEARCH_UNAVAILABLE. See search.go for the other Search* fields.
 	Search switchyard.SearchIndex

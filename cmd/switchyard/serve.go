@@ -138,6 +138,7 @@ func serveCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 			Events:        hub,
 			Tickets:       postgres.NewTicketService(db),
 			Integrations:  integrations,
+			Analytics:     postgres.NewAnalyticsService(db),
 			PublicURL:     cfg.PublicURL,
 
 			Search:          searchSvc.Index,
