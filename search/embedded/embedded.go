@@ -49,11 +49,12 @@ type Index struct {
 
 var _ switchyard.SearchIndex = (*Index)(nil)
 
-// generation is one open Bleve index with its analyzer.
+// generation is one open Bleve index with its analyzer and document table.
 type generation struct {
-	name string
-	idx  bleve.Index
-	text analysis.Analyzer
+	name   string
+	idx    bleve.Index
+	text   analysis.Analyzer
+	table  *docTable
 }
 
 // Open opens (or creates) the index in dir. Another process holding the same
@@ -113,7 +114,7 @@ func createGeneration(dir, name string) (*generation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded search: create %s: %w", name, err)
 	}
-	return newGeneration(name, idx)
+	return newGeneration(name, idx, newDocTable())
 }
 
 func openGeneration(dir, name string) (*generation, error) {
@@ -124,7 +125,12 @@ func openGeneration(dir, name string) (*generation, error) {
 		}
 		return nil, fmt.Errorf("embedded search: open %s: %w", name, err)
 	}
-	return newGeneration(name, idx)
+	table, err := loadDocTable(context.Background(), idx)
+	if err != nil {
+		_ = idx.Close()
+		return nil, err
+	}
+	return newGeneration(name, idx, table)
 }
 
 // scorchConfig: every batch waits until it is on disk, so what Index or
@@ -134,13 +140,13 @@ func scorchConfig() map[string]any {
 	return map[string]any{"bolt_timeout": "1s"}
 }
 
-func newGeneration(name string, idx bleve.Index) (*generation, error) {
+func newGeneration(name string, idx bleve.Index, table  *docTable) (*generation, error) {
 	a := idx.Mapping().AnalyzerNamed(analyzerText)
 	if a == nil {
 		_ = idx.Close()
 		return nil, fmt.Errorf("embedded search: %s has no %s analyzer", name, analyzerText)
 	}
-	return &generation{name: name, idx: idx, text: a}, nil
+	return &generation{name: name, idx: idx, text: a, table: table}, nil
 }
 
 // Index implements switchyard.SearchIndex.
@@ -238,13 +244,16 @@ func indexDocs(ctx context.Context, g *generation, docs []switchyard.SearchDocum
 		return err
 	}
 	b := g.idx.NewBatch()
+	written := make(map[string]*sd.Doc, len(newest))
 	for key, d := range newest {
 		if d.Version <= stored[key] {
 			continue
 		}
-		if err := b.Index(key, fields(sd.Flatten(d))); err != nil {
+		flat := sd.Flatten(d)
+		if err := b.Index(key, fields(flat)); err != nil {
 			return fmt.Errorf("embedded search: index %s: %w", key, err)
 		}
+		written[key] = flat
 	}
 	if extra != nil {
 		extra(b)
@@ -255,6 +264,9 @@ func indexDocs(ctx context.Context, g *generation, docs []switchyard.SearchDocum
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// The table first: a search meanwhile may count a document's new values
+	// with its old text, but never drops a document the index already has.
+	g.table.set(written)
 	if err := g.idx.Batch(b); err != nil {
 		return fmt.Errorf("embedded search: batch: %w", err)
 	}
@@ -282,6 +294,7 @@ func deleteDoc(ctx context.Context, g *generation, typ switchyard.SearchType, id
 	if err := g.idx.Index(key, map[string]any{sd.FieldKey: key, sd.FieldVersion: float64(version)}); err != nil {
 		return fmt.Errorf("embedded search: delete %s: %w", key, err)
 	}
+	g.table.remove(key)
 	return nil
 }
 
@@ -345,7 +358,7 @@ func fields(d *sd.Doc) map[string]any {
 		m[sd.FieldACL] = d.ACL
 	}
 	if d.CreatedAt != nil {
-		m[sd.FieldCreatedAt] = *d.CreatedAt
+		m[sd.FieldCreatedAt] = float64(d.CreatedAt.UnixMicro())
 	}
 	if d.Total != nil && !math.IsNaN(*d.Total) {
 		m[sd.FieldTotal] = *d.Total

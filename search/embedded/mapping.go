@@ -25,6 +25,9 @@ const (
 	analyzerEmailPrefix = "sy_email_prefix" // edge n-grams of the whole email
 )
 
+// fieldAll is Bleve's composite field of every text field.
+const fieldAll = "_all"
+
 func indexMapping() (*mapping.IndexMappingImpl, error) {
 	m := bleve.NewIndexMapping()
 	if err := m.AddCustomTokenizer("sy_words", map[string]any{
@@ -70,7 +73,9 @@ func indexMapping() (*mapping.IndexMappingImpl, error) {
 		f.Analyzer = analyzerText
 		f.Store = store
 		f.IncludeTermVectors = store // highlighting needs the stored text and term positions
-		f.IncludeInAll = false
+		// Every text field feeds _all, whose dictionary is where a typo's
+		// candidates are looked up once for all fields.
+		f.IncludeInAll = true
 		f.DocValues = false
 		return f
 	}
@@ -84,14 +89,14 @@ func indexMapping() (*mapping.IndexMappingImpl, error) {
 		f.DocValues = false
 		return f
 	}
-	kw := func(name string, docValues bool) *mapping.FieldMapping {
+	kw := func(name string, store bool) *mapping.FieldMapping {
 		f := bleve.NewKeywordFieldMapping()
 		f.Name = name
 		f.Analyzer = keyword.Name
-		f.Store = false
+		f.Store = store // the facet fields, read once at open into the facet table
 		f.IncludeTermVectors = false
 		f.IncludeInAll = false
-		f.DocValues = docValues // facets read doc values
+		f.DocValues = false
 		return f
 	}
 
@@ -117,22 +122,22 @@ func indexMapping() (*mapping.IndexMappingImpl, error) {
 	add(sd.FieldProjectName, text(sd.FieldProjectName, true))
 	add(sd.FieldStatus, kw(sd.FieldStatus, true))
 	add(sd.FieldProjectID, kw(sd.FieldProjectID, true))
-	created := bleve.NewDateTimeFieldMapping()
-	created.Name = sd.FieldCreatedAt
-	created.Store = false
-	created.IncludeInAll = false
-	created.DocValues = false
-	add(sd.FieldCreatedAt, created)
-	total := bleve.NewNumericFieldMapping()
-	total.Name = sd.FieldTotal
-	total.Store = false
-	total.IncludeInAll = false
-	total.DocValues = false
-	add(sd.FieldTotal, total)
+	// Ranges are filtered through the document table, so createdAt (unix
+	// microseconds) and total are only stored, for loading it.
+	for _, name := range []string{sd.FieldCreatedAt, sd.FieldTotal} {
+		f := bleve.NewNumericFieldMapping()
+		f.Name = name
+		f.Index = false
+		f.Store = true
+		f.IncludeInAll = false
+		f.DocValues = false
+		add(name, f)
+	}
 	add(sd.FieldCurrency, kw(sd.FieldCurrency, false))
 	add(sd.FieldACL, kw(sd.FieldACL, false))
 
 	m.DefaultMapping = doc
+	m.DefaultField = fieldAll
 	m.DefaultAnalyzer = analyzerText
 	m.StoreDynamic = false
 	m.IndexDynamic = false

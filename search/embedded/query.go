@@ -6,13 +6,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/highlight/highlighter/html"
 	"github.com/blevesearch/bleve/v2/search/query"
+	index "github.com/blevesearch/bleve_index_api"
 
 	"github.com/switchyard/switchyard"
 	sd "github.com/switchyard/switchyard/search/internal/searchdoc"
@@ -49,8 +49,13 @@ func (x *Index) Search(ctx context.Context, q switchyard.SearchQuery) (*switchya
 	}
 	defer release()
 
+	b, err := newBuilder(g)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
 	first := *q.First
-	req := bleve.NewSearchRequestOptions(searchQuery(g, q), first+1, 0, false)
+	req := bleve.NewSearchRequestOptions(b.searchQuery(q), first+1, 0, false)
 	req.SortBy([]string{"-_score", "_id"})
 	if after != nil {
 		req.SetSearchAfter([]string{after.Score, after.Key})
@@ -59,15 +64,15 @@ func (x *Index) Search(ctx context.Context, q switchyard.SearchQuery) (*switchya
 		req.Highlight = bleve.NewHighlightWithStyle(html.Name)
 		req.Highlight.Fields = sd.HighlightFields
 	}
-	for _, f := range q.Facets {
-		req.AddFacet(f, bleve.NewFacetRequest(sd.FacetFields[f], sd.FacetSize))
-	}
-	res, err := g.idx.SearchInContext(ctx, req)
+	counter := g.table.counter(q)
+	res, err := g.idx.SearchInContext(counter.hook(ctx), req)
+	facets := counter.results()
+	counter.done()
 	if err != nil {
 		return nil, searchError(ctx, err)
 	}
 
-	out := &switchyard.SearchResults{TotalCount: int(res.Total)}
+	out := &switchyard.SearchResults{TotalCount: counter.total, Facets: facets}
 	hits := res.Hits
 	if len(hits) > first {
 		hits = hits[:first]
@@ -91,18 +96,6 @@ func (x *Index) Search(ctx context.Context, q switchyard.SearchQuery) (*switchya
 		out.PageInfo.StartCursor = &out.Hits[0].Cursor
 		out.PageInfo.EndCursor = &out.Hits[n-1].Cursor
 	}
-	for _, f := range q.Facets {
-		facet := switchyard.SearchFacet{Field: f, Buckets: []switchyard.SearchFacetBucket{}}
-		if fr := res.Facets[f]; fr != nil && fr.Terms != nil {
-			for _, t := range fr.Terms.Terms() {
-				facet.Buckets = append(facet.Buckets, switchyard.SearchFacetBucket{Value: t.Term, Count: t.Count})
-			}
-		}
-		slices.SortFunc(facet.Buckets, func(a, b switchyard.SearchFacetBucket) int {
-			return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Value, b.Value))
-		})
-		out.Facets = append(out.Facets, facet)
-	}
 	return out, nil
 }
 
@@ -124,24 +117,25 @@ func (x *Index) Suggest(ctx context.Context, q switchyard.SuggestQuery) ([]switc
 	if len(words) == 0 || *q.First == 0 {
 		return []switchyard.SearchSuggestion{}, nil
 	}
+	b, err := newBuilder(g)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
 	must := make([]query.Query, 0, len(words))
 	for _, w := range words[:len(words)-1] {
-		if wq := wordQuery(g, w, false); wq != nil {
+		if wq := b.wordQuery(w, false); wq != nil {
 			must = append(must, wq)
 		}
 	}
-	if cq := completionQuery(g, words[len(words)-1]); cq != nil {
+	if cq := b.completionQuery(words[len(words)-1]); cq != nil {
 		must = append(must, cq)
 	}
 	if len(must) == 0 {
 		return []switchyard.SearchSuggestion{}, nil
 	}
-	bq := bleve.NewBooleanQuery()
-	bq.AddMust(must...)
-	if f := filterQuery(q.Types, switchyard.SearchFilter{}, q.Viewer); f != nil {
-		bq.AddFilter(f)
-	}
-	req := bleve.NewSearchRequestOptions(bq, *q.First, 0, false)
+	must = append(must, filterQueries(q.Types, switchyard.SearchFilter{}, q.Viewer)...)
+	req := bleve.NewSearchRequestOptions(bleve.NewConjunctionQuery(must...), *q.First, 0, false)
 	req.SortBy([]string{"-_score", "_id"})
 	req.Fields = []string{sd.FieldName, sd.FieldNumber, sd.FieldEmail}
 	res, err := g.idx.SearchInContext(ctx, req)
@@ -166,31 +160,110 @@ func (x *Index) Suggest(ctx context.Context, q switchyard.SuggestQuery) ([]switc
 	return out, nil
 }
 
-// searchQuery is the whole query: the text as must clauses (every word and
-// phrase must match somewhere) and the filters and access rule as a filter,
-// which narrows without scoring.
-func searchQuery(g *generation, q switchyard.SearchQuery) query.Query {
-	bq := bleve.NewBooleanQuery()
-	if q.Text != "" {
-		t := sd.ParseText(q.Text)
-		var must []query.Query
-		for i, w := range t.Words {
-			if wq := wordQuery(g, w, i == len(t.Words)-1 && len(t.Phrases) == 0); wq != nil {
-				must = append(must, wq)
-			}
-		}
-		for _, p := range t.Phrases {
-			must = append(must, phraseQuery(p))
-		}
-		if len(must) == 0 {
-			return bleve.NewMatchNoneQuery()
-		}
-		bq.AddMust(must...)
+// builder turns text into Bleve queries against one generation.
+type builder struct {
+	g      *generation
+	reader index.IndexReader
+	fuzzy  index.IndexReaderFuzzy
+}
+
+func newBuilder(g *generation) (*builder, error) {
+	adv, err := g.idx.Advanced()
+	if err != nil {
+		return nil, unavailable(err)
 	}
-	if f := filterQuery(q.Types, q.Filter, q.Viewer); f != nil {
-		bq.AddFilter(f)
+	r, err := adv.Reader()
+	if err != nil {
+		return nil, unavailable(err)
 	}
-	return bq
+	b := &builder{g: g, reader: r}
+	b.fuzzy, _ = r.(index.IndexReaderFuzzy)
+	return b, nil
+}
+
+func (b *builder) close() { _ = b.reader.Close() }
+
+// nearTerm is an indexed term within a typed term's fuzziness.
+type nearTerm struct {
+	term   string
+	weight float64 // of the exact match's
+}
+
+// maxNearTerms bounds a typo's expansion: the closest and most frequent win.
+const maxNearTerms = 24
+
+// near lists the indexed terms within t's fuzziness, t itself left out. They
+// are looked up once, in the dictionary of _all, rather than by a fuzzy query
+// per field, which would build the same Levenshtein automaton for each field.
+func (b *builder) near(t string) []nearTerm {
+	fz := sd.Fuzziness(t)
+	if fz == 0 || b.fuzzy == nil {
+		return nil
+	}
+	dict, err := b.fuzzy.FieldDictFuzzy(fieldAll, t, fz, "")
+	if err != nil {
+		return nil
+	}
+	defer dict.Close()
+	type cand struct {
+		term  string
+		dist  uint8
+		count uint64
+	}
+	var cands []cand
+	for {
+		e, err := dict.Next()
+		if err != nil || e == nil {
+			break
+		}
+		if e.Term != t {
+			cands = append(cands, cand{e.Term, e.EditDistance, e.Count})
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int {
+		return cmp.Or(cmp.Compare(a.dist, b.dist), cmp.Compare(b.count, a.count), strings.Compare(a.term, b.term))
+	})
+	out := make([]nearTerm, 0, min(len(cands), maxNearTerms))
+	for _, c := range cands[:min(len(cands), maxNearTerms)] {
+		w := 0.6
+		if c.dist > 1 {
+			w = 0.4
+		}
+		out = append(out, nearTerm{c.term, w})
+	}
+	return out
+}
+
+// searchQuery is the whole query: every word and phrase must match, and so
+// must every filter and the access rule. Filters are conjunction members with
+// no weight rather than a post-filter, so the most selective clause (often
+// the access rule) drives the search and the score is the text's alone.
+func (b *builder) searchQuery(q switchyard.SearchQuery) query.Query {
+	filters := filterQueries(q.Types, q.Filter, q.Viewer)
+	if q.Text == "" {
+		if len(filters) == 0 {
+			// Only range filters, which the document table applies.
+			return bleve.NewMatchAllQuery()
+		}
+		// Nothing to score: a constant score over what the filters keep.
+		bq := bleve.NewBooleanQuery()
+		bq.AddFilter(bleve.NewConjunctionQuery(filters...))
+		return bq
+	}
+	t := sd.ParseText(q.Text)
+	var must []query.Query
+	for i, w := range t.Words {
+		if wq := b.wordQuery(w, i == len(t.Words)-1 && len(t.Phrases) == 0); wq != nil {
+			must = append(must, wq)
+		}
+	}
+	for _, p := range t.Phrases {
+		must = append(must, phraseQuery(p))
+	}
+	if len(must) == 0 {
+		return bleve.NewMatchNoneQuery()
+	}
+	return bleve.NewConjunctionQuery(append(must, filters...)...)
 }
 
 // wordQuery matches one typed word: as a whole, it may equal an email or an
@@ -199,8 +272,8 @@ func searchQuery(g *generation, q switchyard.SearchQuery) query.Query {
 // its fuzziness. The last word typed may also start a name. A word with no
 // letter or digit (punctuation, operators) matches nothing and constrains
 // nothing: nil.
-func wordQuery(g *generation, word string, last bool) query.Query {
-	terms := analyze(g, word)
+func (b *builder) wordQuery(word string, last bool) query.Query {
+	terms := analyze(b.g, word)
 	if len(terms) == 0 {
 		return nil
 	}
@@ -219,7 +292,7 @@ func wordQuery(g *generation, word string, last bool) query.Query {
 	}
 	conj := make([]query.Query, 0, len(terms))
 	for i, t := range terms {
-		conj = append(conj, termQuery(t, last && i == len(terms)-1))
+		conj = append(conj, b.termQuery(t, last && i == len(terms)-1))
 	}
 	if len(conj) == 1 {
 		alts = append(alts, conj[0])
@@ -230,18 +303,17 @@ func wordQuery(g *generation, word string, last bool) query.Query {
 }
 
 // termQuery matches one analyzed term against every text field with its
-// weight; a fuzzy match counts for less than the exact one.
-func termQuery(t string, last bool) query.Query {
-	fz := sd.Fuzziness(t)
-	alts := make([]query.Query, 0, 2*len(sd.TextFields)+1)
+// weight, and so do the terms within its fuzziness, for less.
+func (b *builder) termQuery(t string, last bool) query.Query {
+	near := b.near(t)
+	alts := make([]query.Query, 0, (1+len(near))*len(sd.TextFields)+1)
 	for _, f := range sd.TextFields {
 		alts = append(alts, term(f.Name, t, f.Boost))
-		if fz > 0 {
-			fq := bleve.NewFuzzyQuery(t)
-			fq.SetField(f.Name)
-			fq.SetFuzziness(fz)
-			fq.SetBoost(f.Boost * 0.6)
-			alts = append(alts, fq)
+		if !f.Fuzzy {
+			continue
+		}
+		for _, c := range near {
+			alts = append(alts, term(f.Name, c.term, f.Boost*c.weight))
 		}
 	}
 	if last && utf8.RuneCountInString(t) >= sd.PrefixMinLength {
@@ -252,8 +324,8 @@ func termQuery(t string, last bool) query.Query {
 
 // completionQuery matches the word being typed as the start of a name, an
 // email or an order number; nil for a word with no letter or digit.
-func completionQuery(g *generation, word string) query.Query {
-	terms := analyze(g, word)
+func (b *builder) completionQuery(word string) query.Query {
+	terms := analyze(b.g, word)
 	if len(terms) == 0 {
 		return nil
 	}
@@ -273,7 +345,7 @@ func completionQuery(g *generation, word string) query.Query {
 			conj = append(conj, bleve.NewDisjunctionQuery(
 				term(sd.FieldNamePrefix, t, 3), term(sd.FieldName, t, 4)))
 		} else {
-			conj = append(conj, termQuery(t, false))
+			conj = append(conj, b.termQuery(t, false))
 		}
 	}
 	alts = append(alts, bleve.NewConjunctionQuery(conj...))
@@ -294,73 +366,44 @@ func phraseQuery(p string) query.Query {
 	return bleve.NewDisjunctionQuery(alts...)
 }
 
-// filterQuery is the conjunction of the filters and the access rule; nil for
-// an admin with no filter.
-func filterQuery(types []switchyard.SearchType, f switchyard.SearchFilter, v *switchyard.Viewer) query.Query {
+// filterQueries are the term filters and the access rule, weightless; none
+// for an admin with no filter. Range filters apply in the document table.
+func filterQueries(types []switchyard.SearchType, f switchyard.SearchFilter, v *switchyard.Viewer) []query.Query {
 	var conj []query.Query
-	if len(types) > 0 {
-		alts := make([]query.Query, 0, len(types))
-		for _, t := range types {
-			alts = append(alts, term(sd.FieldType, string(t), 1))
+	anyOf := func(field string, values []string) {
+		alts := make([]query.Query, 0, len(values))
+		for _, val := range values {
+			alts = append(alts, term(field, val, 0))
 		}
-		conj = append(conj, bleve.NewDisjunctionQuery(alts...))
-	}
-	if f.ProjectID != nil {
-		conj = append(conj, term(sd.FieldProjectID, *f.ProjectID, 1))
-	}
-	if len(f.Status) > 0 {
-		alts := make([]query.Query, 0, len(f.Status))
-		for _, s := range f.Status {
-			alts = append(alts, term(sd.FieldStatus, s, 1))
+		if len(alts) == 1 {
+			conj = append(conj, alts[0])
+			return
 		}
-		conj = append(conj, bleve.NewDisjunctionQuery(alts...))
-	}
-	if f.CreatedAfter != nil || f.CreatedBefore != nil {
-		var start, end time.Time
-		if f.CreatedAfter != nil {
-			start = f.CreatedAfter.UTC()
-		}
-		if f.CreatedBefore != nil {
-			end = f.CreatedBefore.UTC()
-		}
-		yes := true
-		dq := bleve.NewDateRangeInclusiveQuery(start, end, &yes, &yes)
-		dq.SetField(sd.FieldCreatedAt)
+		dq := bleve.NewDisjunctionQuery(alts...)
+		dq.SetBoost(0)
 		conj = append(conj, dq)
 	}
-	if f.MinTotal != nil || f.MaxTotal != nil {
-		var lo, hi *float64
-		if f.MinTotal != nil {
-			v := sd.DecimalFloat(*f.MinTotal)
-			lo = &v
+	if len(types) > 0 {
+		vals := make([]string, len(types))
+		for i, t := range types {
+			vals[i] = string(t)
 		}
-		if f.MaxTotal != nil {
-			v := sd.DecimalFloat(*f.MaxTotal)
-			hi = &v
-		}
-		yes := true
-		nq := bleve.NewNumericRangeInclusiveQuery(lo, hi, &yes, &yes)
-		nq.SetField(sd.FieldTotal)
-		conj = append(conj, nq)
+		anyOf(sd.FieldType, vals)
+	}
+	if f.ProjectID != nil {
+		anyOf(sd.FieldProjectID, []string{*f.ProjectID})
+	}
+	if len(f.Status) > 0 {
+		anyOf(sd.FieldStatus, f.Status)
 	}
 	if !v.Admin {
 		terms := sd.ViewerTerms(v)
 		if len(terms) == 0 {
-			return bleve.NewMatchNoneQuery()
+			return []query.Query{bleve.NewMatchNoneQuery()}
 		}
-		alts := make([]query.Query, 0, len(terms))
-		for _, t := range terms {
-			alts = append(alts, term(sd.FieldACL, t, 1))
-		}
-		conj = append(conj, bleve.NewDisjunctionQuery(alts...))
+		anyOf(sd.FieldACL, terms)
 	}
-	switch len(conj) {
-	case 0:
-		return nil
-	case 1:
-		return conj[0]
-	}
-	return bleve.NewConjunctionQuery(conj...)
+	return conj
 }
 
 func term(field, value string, boost float64) query.Query {

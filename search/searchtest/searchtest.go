@@ -6,6 +6,7 @@ package searchtest
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -95,6 +96,11 @@ func search(t *testing.T, idx switchyard.SearchIndex, q switchyard.SearchQuery) 
 	res, err := idx.Search(ctx(t), q)
 	if err != nil {
 		t.Fatalf("Search(%q): %v", q.Text, err)
+	}
+	for _, h := range res.Hits {
+		if math.IsNaN(h.Score) || math.IsInf(h.Score, 0) || (q.Text != "" && h.Score <= 0) {
+			t.Errorf("Search(%q): %s/%s has score %v", q.Text, h.Type, h.ID, h.Score)
+		}
 	}
 	return res
 }
@@ -966,6 +972,10 @@ func (s *suite) testRebuildResume(t *testing.T) {
 	}
 	idx = s.open(t, name)
 	wantSet(t, "xanthippe after restart", find(t, idx, "xanthippe"), "USER/"+uAlice)
+	res := search(t, idx, switchyard.SearchQuery{Text: "globex", Facets: []string{"type", "project"}})
+	if got, want := fmt.Sprint(res.Facets), "[{type [{ORDER 3} {PROJECT 1} {USER 1}]} {project [{p-globex 3} {p-initech 1}]}]"; got != want {
+		t.Errorf("facets after restart: %s, want %s", got, want)
+	}
 	r, err = idx.Rebuild(ctx(t))
 	if err != nil {
 		t.Fatal(err)

@@ -63,16 +63,17 @@ const FacetSize = 20
 
 // TextFields are the analyzed fields a word is matched against, with their
 // weights: names and numbers over people and projects named by an order, over
-// descriptions, over the type word ("order" so "ordr" finds orders).
+// descriptions, over the type word ("order" so "ordr" finds orders). Typos are
+// forgiven in words, not in emails and numbers, which match exactly.
 var TextFields = []WeightedField{
-	{FieldName, 5},
-	{FieldEmail, 3},
-	{FieldNumber, 4},
-	{FieldCustomerName, 1.5},
-	{FieldCustomerEmail, 1},
-	{FieldProjectName, 1.2},
-	{FieldDescription, 0.6},
-	{FieldKind, 0.4},
+	{FieldName, 5, true},
+	{FieldEmail, 3, false},
+	{FieldNumber, 4, false},
+	{FieldCustomerName, 1.5, true},
+	{FieldCustomerEmail, 1, false},
+	{FieldProjectName, 1.2, true},
+	{FieldDescription, 0.6, true},
+	{FieldKind, 0.4, true},
 }
 
 // HighlightFields are the fields hits are highlighted in.
@@ -81,10 +82,11 @@ var HighlightFields = []string{
 	FieldCustomerName, FieldCustomerEmail, FieldProjectName,
 }
 
-// WeightedField is a field and its boost.
+// WeightedField is a field, its boost and whether near misses count.
 type WeightedField struct {
 	Name  string
 	Boost float64
+	Fuzzy bool
 }
 
 // Boosts of the exact matches that must rank first.
