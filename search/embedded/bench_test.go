@@ -59,9 +59,9 @@ type benchCorpus struct {
 	// indexingCPU is the CPU the build took, merges included: on a shared
 	// machine it says more about the cost than the wall clock.
 	indexingCPU time.Duration
-	docs     int
-	member   *switchyard.Viewer // a member of five projects
-	err      error
+	docs        int
+	member      *switchyard.Viewer // a member of five projects
+	err         error
 }
 
 var (

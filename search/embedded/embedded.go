@@ -51,10 +51,10 @@ var _ switchyard.SearchIndex = (*Index)(nil)
 
 // generation is one open Bleve index with its analyzer and document table.
 type generation struct {
-	name   string
-	idx    bleve.Index
-	text   analysis.Analyzer
-	table  *docTable
+	name  string
+	idx   bleve.Index
+	text  analysis.Analyzer
+	table *docTable
 }
 
 // Open opens (or creates) the index in dir. Another process holding the same
@@ -140,7 +140,7 @@ func scorchConfig() map[string]any {
 	return map[string]any{"bolt_timeout": "1s"}
 }
 
-func newGeneration(name string, idx bleve.Index, table  *docTable) (*generation, error) {
+func newGeneration(name string, idx bleve.Index, table *docTable) (*generation, error) {
 	a := idx.Mapping().AnalyzerNamed(analyzerText)
 	if a == nil {
 		_ = idx.Close()
