@@ -30,6 +30,10 @@ type RebuildOptions struct {
 	// CheckpointEvery is how often progress is saved (default 2s): an
 	// interrupted run redoes at most that much work.
 	CheckpointEvery time.Duration
+	// BatchSize is how many documents one Index call writes (default
+	// 5000): an index write has a fixed cost (a segment, a persist) that
+	// small batches would pay too often.
+	BatchSize int
 }
 
 // RebuildProgress reports how far a rebuild has come.
@@ -60,9 +64,6 @@ type RebuildResult struct {
 // rebuildOrder: small tables first, so a rebuild that is interrupted early
 // has finished whole types.
 var rebuildOrder = []switchyard.SearchType{switchyard.SearchProject, switchyard.SearchIntegration, switchyard.SearchUser, switchyard.SearchOrder}
-
-// indexBatch is how many documents a rebuild writes per Index call.
-const indexBatch = 5000
 
 // checkpoint is a rebuild's saved progress (SearchRebuild.Checkpoint, or the
 // consumer state of an in-place reindex).
@@ -123,6 +124,9 @@ func Rebuild(ctx context.Context, index switchyard.SearchIndex, source switchyar
 	cursors switchyard.ConsumerCursors, opts RebuildOptions) (*RebuildResult, error) {
 	if opts.CheckpointEvery <= 0 {
 		opts.CheckpointEvery = 2 * time.Second
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 5000
 	}
 	types, err := rebuildTypes(opts.Types)
 	if err != nil {
@@ -315,9 +319,7 @@ func fill(ctx context.Context, w writer, source switchyard.SearchSource, cp *che
 			continue
 		}
 		batches, errc, stop := prefetch(ctx, source, switchyard.SearchScan{Type: t, After: cp.After[t], Limit: scanBatch}, versionAt(cp.Start))
-		// Scan batches are gathered into larger index batches: an index
-		// write has a fixed cost (a segment, a persist) that small batches
-		// would pay too often.
+		// Scan batches are gathered into index batches of BatchSize.
 		var buf []switchyard.SearchDocument
 		flush := func() error {
 			if len(buf) == 0 {
@@ -340,7 +342,7 @@ func fill(ctx context.Context, w writer, source switchyard.SearchSource, cp *che
 		}
 		for docs := range batches {
 			buf = append(buf, docs...)
-			if len(buf) >= indexBatch {
+			if len(buf) >= opts.BatchSize {
 				if err := flush(); err != nil {
 					stop()
 					return err
