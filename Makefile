@@ -118,6 +118,14 @@ bench: services ## every benchmark: the Go benchmarks (go test -bench), then ben
 bench-realtime: services ## load-test live updates: N subscribers over WebSocket and SSE; latency, deliveries/s, memory (BENCH_REALTIME_FLAGS)
 	@$(WITH_ENV) $(GO) run ./bench/realtime $(BENCH_REALTIME_FLAGS)
 
+# The first run seeds `seed --scale 100` into a database that is kept between
+# runs (SWITCHYARD_BENCH_ANALYTICS_DB, default switchyard_bench_analytics).
+BENCH_ANALYTICS_TIME ?= 200x
+
+.PHONY: bench-analytics
+bench-analytics: services ## analytics on 200,000 seeded orders (kept database switchyard_bench_analytics): p50/p99 per query shape
+	@$(WITH_ENV) $(GO) test -run '^$$' -bench BenchmarkAnalytics -benchtime $(BENCH_ANALYTICS_TIME) -timeout $(GO_TEST_TIMEOUT) ./postgres/
+
 .PHONY: web
 web: web/node_modules/.installed ## install the web app's packages and build it into web/dist (embedded by build)
 	cd web && $(NPM) run build
