@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -210,6 +211,36 @@ type redisServer struct {
 	proc *process
 }
 
+// stablePort picks a free loopback port below the kernel's ephemeral range,
+// for a server that a test stops and starts again on the same port: while
+// it is down, no outgoing connection (its clients retrying, say) can be
+// given that port as its local one and keep it from binding again.
+func stablePort(t testing.TB) int {
+	t.Helper()
+	low := 32768
+	if raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(raw)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const from = 10000
+	if low <= from+100 {
+		return freePort(t)
+	}
+	for range 100 {
+		port := from + rand.IntN(low-from)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatalf("no free port between %d and %d", from, low)
+	return 0
+}
+
 func startRedis(t testing.TB) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -219,7 +250,7 @@ func startRedis(t testing.TB) *redisServer {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("redis-server not found (%v); install it with `make services`", err)
 	}
-	r := &redisServer{t: t, port: freePort(t), dir: t.TempDir()}
+	r := &redisServer{t: t, port: stablePort(t), dir: t.TempDir()}
 	r.start(t, bin)
 	t.Cleanup(func() {
 		if r.proc != nil {
