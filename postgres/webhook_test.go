@@ -114,7 +114,10 @@ func TestClaimWebhook(t *testing.T) {
 		_, err := s.RejectWebhook(ctx, "00000000-0000-4000-8000-00000000dead", "x", 401)
 		return err
 	}(), switchyard.ENOTFOUND)
-	wantCode(t, func() error { _, _, err := s.ClaimWebhook(ctx, switchyard.InboundClaim{IntegrationID: "nope", ProviderEventID: "x"}); return err }(), switchyard.ENOTFOUND)
+	wantCode(t, func() error {
+		_, _, err := s.ClaimWebhook(ctx, switchyard.InboundClaim{IntegrationID: "nope", ProviderEventID: "x"})
+		return err
+	}(), switchyard.ENOTFOUND)
 }
 
 // sequenceAll gives every unsequenced event its seq, as the relay would.
@@ -232,7 +235,10 @@ func TestLeadership(t *testing.T) {
 	lead := func(n int) (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); _ = NewLeadership(db, 50*time.Millisecond, nil).Lead(ctx, "test-job", job(n)) }()
+		go func() {
+			defer close(done)
+			_ = NewLeadership(db, 50*time.Millisecond, nil).Lead(ctx, "test-job", job(n))
+		}()
 		return func() { cancel(); <-done }
 	}
 	next := func() int {
