@@ -51,6 +51,7 @@ type Relay struct {
 	pruneEvery time.Duration
 	maxBackoff time.Duration
 	publishTTL time.Duration
+	lease      time.Duration
 
 	leader atomic.Bool
 	// brokerFailures counts failed publishes in the current broker outage.
@@ -80,6 +81,12 @@ func WithEventRetention(d time.Duration) RelayOption { return func(r *Relay) { r
 // WithRelayPruneInterval sets how often the leader prunes (default 1h).
 func WithRelayPruneInterval(d time.Duration) RelayOption { return func(r *Relay) { r.pruneEvery = d } }
 
+// WithRelayLease sets how long the leader's session may sit idle before a
+// standby takes the leadership from it (default 4s). A healthy leader uses
+// its session at least once per poll interval, so the lease must be longer
+// than that.
+func WithRelayLease(d time.Duration) RelayOption { return func(r *Relay) { r.lease = d } }
+
 // WithRelayMaxBackoff caps the wait between attempts to publish to a broker
 // that fails (default 5s).
 func WithRelayMaxBackoff(d time.Duration) RelayOption { return func(r *Relay) { r.maxBackoff = d } }
@@ -94,7 +101,7 @@ func NewRelay(db *DB, broker switchyard.Broker, logger *slog.Logger, opts ...Rel
 		db: db, broker: broker, logger: logger.With("component", "relay"),
 		poll: time.Second, lockRetry: time.Second, batch: 500,
 		retention: 7 * 24 * time.Hour, pruneEvery: time.Hour,
-		maxBackoff: 5 * time.Second, publishTTL: 10 * time.Second,
+		maxBackoff: 5 * time.Second, publishTTL: 2 * time.Second, lease: 4 * time.Second,
 	}
 	for _, o := range opts {
 		o(r)
@@ -166,6 +173,9 @@ func (r *Relay) session(ctx context.Context) error {
 		if won {
 			break
 		}
+		if err := r.evictStaleLeader(ctx, conn); err != nil {
+			return err
+		}
 		if !sleepCtx(ctx, r.lockRetry) {
 			return nil
 		}
@@ -174,6 +184,43 @@ func (r *Relay) session(ctx context.Context) error {
 	r.logger.Info("relay: leading")
 	defer r.logger.Info("relay: no longer leading")
 	return r.lead(ctx, conn)
+}
+
+// evictStaleLeader ends the session of a leader that stopped using it for
+// longer than the lease. A leader that crashed loses its lock when its
+// connection closes, but one that is frozen (SIGSTOP, a paused container, a
+// stuck runtime) keeps its connection, and its kernel still answers TCP
+// keepalives: without a lease it would hold the lock, and stall every live
+// update in the cluster, for as long as it stays frozen. PostgreSQL itself
+// says how long the holder has been idle, so the lease needs no heartbeat
+// table; terminating the session aborts its transaction and frees the lock,
+// and this standby takes it on its next try.
+func (r *Relay) evictStaleLeader(ctx context.Context, conn *pgx.Conn) error {
+	if r.lease <= 0 {
+		return nil
+	}
+	qctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
+	defer cancel()
+	rows, err := conn.Query(qctx, `SELECT a.pid, pg_terminate_backend(a.pid)
+		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted
+		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		  AND (l.classid::bigint << 32 | l.objid::bigint) = $1
+		  AND a.state <> 'active' AND a.state_change < clock_timestamp() - $2 * interval '1 microsecond'`,
+		int64(relayLockKey), r.lease.Microseconds())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int32
+		var ended bool
+		if err := rows.Scan(&pid, &ended); err != nil {
+			return err
+		}
+		r.logger.Warn("relay: the leader's session sat idle past its lease; ended it to take over", "pid", pid, "lease", r.lease, "ended", ended)
+	}
+	return rows.Err()
 }
 
 // lead is the leader's loop: publish what a previous leader left, then
@@ -337,7 +384,19 @@ func (r *Relay) publishBacklog(ctx context.Context, conn *pgx.Conn) (failing boo
 // the leadership.
 func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, events []*switchyard.Event) (failing bool, err error) {
 	done := 0
+	touched := time.Now()
 	for _, e := range events {
+		// A long batch to a slow broker must not look like a frozen leader
+		// to the standbys: use the session now and then to keep the lease.
+		if time.Since(touched) > r.lease/4 {
+			qctx, cancel := context.WithTimeout(ctx, relayStatementTimeout)
+			_, err := conn.Exec(qctx, "SELECT 1")
+			cancel()
+			if err != nil {
+				return false, err
+			}
+			touched = time.Now()
+		}
 		pctx, cancel := context.WithTimeout(ctx, r.publishTTL)
 		err := r.broker.Publish(pctx, e)
 		cancel()

@@ -569,3 +569,35 @@ func TestRelayPrunes(t *testing.T) {
 	log.waitSeq(t, 10*time.Second, 4)
 	eventually(t, 10*time.Second, "pruned_through = 4", func() bool { return readRelayState(t, db).Pruned == 4 })
 }
+
+// TestRelayTakesOverFromFrozenLeader: a leader whose process is frozen keeps
+// its connection, and so its lock, for as long as it stays frozen; its kernel
+// answers TCP keepalives. A session that holds the lock and sits idle is that
+// leader as PostgreSQL sees it. A standby ends it once the lease has passed,
+// leads, and publishes what was written meanwhile. A busy leader is never
+// evicted: the relays in the other tests lead for far longer than this lease.
+func TestRelayTakesOverFromFrozenLeader(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	ctx := context.Background()
+	frozen, err := pgx.Connect(ctx, db.Pool().Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close(ctx) //nolint:errcheck
+	if _, err := frozen.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(relayLockKey)); err != nil {
+		t.Fatal(err)
+	}
+	insertTestEvent(t, db.Pool(), "while the leader is frozen")
+
+	log := newPublishLog()
+	r := startRelay(t, db, newRecBroker("standby", log), WithRelayLease(time.Second))
+	entries := log.waitSeq(t, 10*time.Second, 1)
+	checkSequence(t, db, entries, 1)
+	if !r.IsLeader() {
+		t.Fatal("the standby published without leading")
+	}
+	if err := frozen.Ping(ctx); err == nil {
+		t.Fatal("the frozen leader's session is still alive; it should have been ended")
+	}
+}
