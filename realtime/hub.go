@@ -584,13 +584,19 @@ func (h *Hub) Subscribe(ctx context.Context, f switchyard.EventFilter) (switchya
 			if first, err = h.log.ReadEvents(ctx, f.After, h.opts.ReplayBatch); err != nil {
 				return nil, replayError(err)
 			}
-		} else if f.After > pos {
+		} else {
 			latest, err := h.log.LatestSeq(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("realtime: event log position: %w", err)
 			}
 			if f.After > latest {
 				return nil, switchyard.InvalidField("after", "the event cursor is ahead of the event log")
+			}
+			// The hub is not past the cursor (it is starting, or catching up),
+			// so its own position says nothing of the log's retention: ask
+			// the log, which refuses a cursor it no longer covers.
+			if _, err := h.log.ReadEvents(ctx, f.After, 1); err != nil {
+				return nil, replayError(err)
 			}
 		}
 	}
