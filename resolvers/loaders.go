@@ -52,6 +52,24 @@ type orderListArgs struct {
 // calls WithLoaders from an AroundResponses hook; a query or mutation has one
 // response, so for them nothing changes.
 func (r *Resolver) WithLoaders(ctx context.Context) context.Context {
+	return context.WithValue(ctx, loadersKey{}, &lazyLoaders{r: r})
+}
+
+// lazyLoaders builds an operation's loaders on first use: most subscription
+// responses never touch one, and an idle subscription keeps its pending
+// response's set for as long as it waits.
+type lazyLoaders struct {
+	once sync.Once
+	r    *Resolver
+	l    *loaders
+}
+
+func (z *lazyLoaders) get() *loaders {
+	z.once.Do(func() { z.l = z.r.newLoaders() })
+	return z.l
+}
+
+func (r *Resolver) newLoaders() *loaders {
 	wait := r.LoaderWait
 	if wait <= 0 {
 		wait = DefaultLoaderWait
@@ -110,7 +128,7 @@ func (r *Resolver) WithLoaders(ctx context.Context) context.Context {
 			}),
 	}
 	l.integrations = r.newIntegrationLoaders(wait)
-	return context.WithValue(ctx, loadersKey{}, l)
+	return l
 }
 
 // byID indexes a service's answer by id; ids it left out (missing or
@@ -220,10 +238,11 @@ func (c *connLoader[A, C]) load(ctx context.Context, parent string, args A) (C, 
 
 // forget empties every cache of the operation's loaders.
 func forget(ctx context.Context) {
-	l, ok := ctx.Value(loadersKey{}).(*loaders)
+	z, ok := ctx.Value(loadersKey{}).(*lazyLoaders)
 	if !ok {
 		return
 	}
+	l := z.get()
 	l.user.ClearAll()
 	l.project.ClearAll()
 	l.order.ClearAll()

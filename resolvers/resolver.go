@@ -188,9 +188,9 @@ func deref[T any](p *T) T {
 var errMissingLoaders = errors.New("resolvers: no loaders in context; wrap each operation with (*Resolver).WithLoaders")
 
 func (r *Resolver) loaders(ctx context.Context) (*loaders, error) {
-	l, ok := ctx.Value(loadersKey{}).(*loaders)
+	z, ok := ctx.Value(loadersKey{}).(*lazyLoaders)
 	if !ok {
 		return nil, errMissingLoaders
 	}
-	return l, nil
+	return z.get(), nil
 }

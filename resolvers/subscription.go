@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard/switchyard"
@@ -36,7 +37,7 @@ func (r *subscriptionResolver) OrderUpdated(ctx context.Context, id string) (<-c
 	}
 	return subscribe(ctx, r.Resolver, switchyard.EventFilter{
 		Types: orderEventTypes, SubjectType: "order", SubjectID: id, After: after,
-	}, decodeOrderEvent)
+	}, orderEventCache.get)
 }
 
 func (r *subscriptionResolver) OrderEvents(ctx context.Context, projectID *string, after *string) (<-chan *graph.OrderEvent, error) {
@@ -51,7 +52,7 @@ func (r *subscriptionResolver) OrderEvents(ctx context.Context, projectID *strin
 	// receives the events of their own orders in it.
 	return subscribe(ctx, r.Resolver, switchyard.EventFilter{
 		Types: orderEventTypes, SubjectType: "order", ProjectID: deref(projectID), After: pos,
-	}, decodeOrderEvent)
+	}, orderEventCache.get)
 }
 
 func (r *subscriptionResolver) NotificationCreated(ctx context.Context, after *string) (<-chan *switchyard.Notification, error) {
@@ -164,7 +165,7 @@ func pump[T any](ctx context.Context, caller *switchyard.Caller, after int64, su
 				st.fail(fmt.Errorf("resolvers: decode event %d (%s): %w", e.Seq, e.Type, err))
 				return
 			}
-			cursor := switchyard.EventCursor(e.Seq)
+			cursor := cursorOf(e)
 			st.push(cursor)
 			select {
 			case out <- v:
@@ -208,6 +209,53 @@ var orderEventTypeOf = map[string]graph.OrderEventType{
 	switchyard.EventOrderStatusChanged: graph.OrderEventTypeStatusChanged,
 	switchyard.EventOrderShipmentSet:   graph.OrderEventTypeShipmentSet,
 }
+
+// orderEventCache decodes each event once for all its subscribers: the hub
+// hands every subscriber the same *switchyard.Event, and they all receive it
+// at about the same time. The payload is shared and must not be changed.
+var orderEventCache = &decodeOnce[*graph.OrderEvent]{convert: decodeOrderEvent}
+
+type decodeOnce[T any] struct {
+	convert func(*switchyard.Event) (T, error)
+	// Recent events by seq: subscribers that lag a few events behind, as in
+	// a burst, still find theirs.
+	ring [64]atomic.Pointer[decodedEvent[T]]
+}
+
+type decodedEvent[T any] struct {
+	e   *switchyard.Event
+	v   T
+	err error
+}
+
+func (c *decodeOnce[T]) get(e *switchyard.Event) (T, error) {
+	slot := &c.ring[uint64(e.Seq)%uint64(len(c.ring))]
+	if d := slot.Load(); d != nil && d.e == e {
+		return d.v, d.err
+	}
+	v, err := c.convert(e)
+	slot.Store(&decodedEvent[T]{e: e, v: v, err: err})
+	return v, err
+}
+
+// cursorOf is switchyard.EventCursor(e.Seq), encoded once per event rather
+// than once per subscriber.
+func cursorOf(e *switchyard.Event) string {
+	slot := &cursorRing[uint64(e.Seq)%uint64(len(cursorRing))]
+	if c := slot.Load(); c != nil && c.e == e {
+		return c.cursor
+	}
+	c := &eventCursor{e: e, cursor: switchyard.EventCursor(e.Seq)}
+	slot.Store(c)
+	return c.cursor
+}
+
+type eventCursor struct {
+	e      *switchyard.Event
+	cursor string
+}
+
+var cursorRing [64]atomic.Pointer[eventCursor]
 
 func decodeOrderEvent(e *switchyard.Event) (*graph.OrderEvent, error) {
 	typ, ok := orderEventTypeOf[e.Type]

@@ -223,9 +223,14 @@ func (s *Server) stream(next http.Handler) http.Handler {
 		defer cancel()
 		stop := context.AfterFunc(s.streams, cancel)
 		defer stop()
+		ctx = context.WithValue(ctx, streamsKey{}, s.streams)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// streamsKey carries the server's stream context to transports that outlive
+// their request's handler (websockets).
+type streamsKey struct{}
 
 // newGraphQL configures gqlgen explicitly; NewDefaultServer is for examples.
 // The streaming transports are Switchyard's own (websocket.go, sse.go): they

@@ -146,7 +146,11 @@ func startSSE(w http.ResponseWriter, heartbeat time.Duration) *sseWriter {
 	s.mu.Unlock()
 	if heartbeat > 0 {
 		// A timer, not a goroutine, per stream: idle streams cost little.
+		// Set under the lock beat takes, since a short heartbeat can fire
+		// before this assignment would otherwise be seen.
+		s.mu.Lock()
 		s.timer = time.AfterFunc(heartbeat, s.beat)
+		s.mu.Unlock()
 	}
 	return s
 }

@@ -96,8 +96,11 @@ func newWSTransport(cfg Config, auth *authenticator, present graphql.ErrorPresen
 		Subprotocols:     []string{subprotocolTransportWS, subprotocolLegacy},
 		// Checked in Do, with a clearer refusal than gorilla's.
 		CheckOrigin: func(*http.Request) bool { return true },
-		// Idle connections share write buffers instead of holding one each.
+		// Idle connections share write buffers instead of holding one each,
+		// and read through a small buffer of their own: net/http's 4 KiB one
+		// is dropped with the handler (see Do).
 		WriteBufferPool: &sync.Pool{},
+		ReadBufferSize:  1024,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			writeError(w, status, switchyard.EINVALID, "websocket upgrade failed: "+reason.Error())
 		},
@@ -135,7 +138,21 @@ func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		// predate subprotocol negotiation expect.
 		c.legacy = true
 	}
-	c.serve(r.Context())
+	// The connection runs on its own goroutine and the handler returns:
+	// net/http keeps a connection's buffers, request and deep handler stack
+	// for as long as its handler runs, which for a websocket is its whole
+	// life. Its context keeps the request's values and ends with the
+	// server's streams instead.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	stop := func() bool { return true }
+	if streams, ok := r.Context().Value(streamsKey{}).(context.Context); ok {
+		stop = context.AfterFunc(streams, cancel)
+	}
+	go func() {
+		defer stop()
+		defer cancel()
+		c.serve(ctx)
+	}()
 }
 
 // wsConn is one connection.
@@ -456,7 +473,7 @@ func (c *wsConn) run(ctx context.Context, id string, op *wsOp, params *graphql.R
 			c.send(wsMessage{ID: &id, Type: "complete"})
 		},
 		result: func(r result) bool {
-			return !c.isStopped(op) && c.send(wsMessage{ID: &id, Type: data, Payload: mustJSON(r.resp)})
+			return !c.isStopped(op) && c.sendRaw(appendMessage(nil, id, data, r.resp))
 		},
 	})
 	if c.isStopped(op) {
@@ -490,6 +507,50 @@ func (c *wsConn) send(m wsMessage) bool {
 		// A peer that cannot be written to is gone; closeWith takes no
 		// write lock, so it runs here.
 		c.closeWith(closeNormal, "terminated")
+		return false
+	}
+	return true
+}
+
+// appendMessage appends the message {"id":id,"type":typ,"payload":resp}
+// without the second encoding pass WriteJSON would make over the payload:
+// gqlgen's data is compact JSON already.
+func appendMessage(b []byte, id, typ string, resp *graphql.Response) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSON(b, id)
+	b = append(b, `,"type":`...)
+	b = appendJSON(b, typ)
+	b = append(b, `,"payload":`...)
+	b = appendResponse(b, resp)
+	return append(b, '}')
+}
+
+// appendResponse writes resp as json.Marshal would, copying Data as it is.
+func appendResponse(b []byte, resp *graphql.Response) []byte {
+	if len(resp.Errors) > 0 || resp.Label != "" || resp.Path != nil || resp.HasNext != nil || len(resp.Data) == 0 {
+		return append(b, mustJSON(resp)...)
+	}
+	b = append(b, `{"data":`...)
+	b = append(b, resp.Data...)
+	if len(resp.Extensions) > 0 {
+		b = append(b, `,"extensions":`...)
+		b = appendJSON(b, resp.Extensions)
+	}
+	return append(b, '}')
+}
+
+func appendJSON(b []byte, v any) []byte { return append(b, mustJSON(v)...) }
+
+// sendRaw writes one prepared text message.
+func (c *wsConn) sendRaw(msg []byte) bool {
+	if c.isClosed() {
+		return false
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+		go c.closeWith(closeNormal, "terminated")
 		return false
 	}
 	return true
