@@ -73,7 +73,7 @@ func (r *SeedResult) Changed() bool { return r.Scale != r.PreviousScale }
 
 // seedLockKey serializes seeders (two `make run`s at once) in the same way the
 // migration runner's lock does; the value is arbitrary but fixed forever.
-const seedLockKey = 7_320_114_003
+const seedLockKey = 7_320_114_004
 
 // seedMaxOrderNumber is the largest number the orders table's default can
 // produce without truncating: it pads to six digits with lpad, which cuts
