@@ -126,6 +126,17 @@ BENCH_ANALYTICS_TIME ?= 200x
 bench-analytics: services ## analytics on 200,000 seeded orders (kept database switchyard_bench_analytics): p50/p99 per query shape
 	@$(WITH_ENV) $(GO) test -run '^$$' -bench BenchmarkAnalytics -benchtime $(BENCH_ANALYTICS_TIME) -timeout $(GO_TEST_TIMEOUT) ./postgres/
 
+# Search: the search-core benchmarks on a generated 200,000-order corpus
+# (query p50/p99, indexing docs/s), then a full rebuild of `seed --scale 100`
+# from PostgreSQL and commit-to-searchable latency, in a database kept between
+# runs (SWITCHYARD_BENCH_SEARCH_DB, default switchyard_bench_search).
+BENCH_SEARCH_TIME ?= 200x
+
+.PHONY: bench-search
+bench-search: services ## search on 200,000 orders: query p50/p99 and docs/s (embedded), full rebuild time, commit-to-searchable latency
+	@$(WITH_ENV) $(GO) test -run '^$$' -bench 'BenchmarkIndexing|BenchmarkSearch' -benchtime $(BENCH_SEARCH_TIME) -timeout $(GO_TEST_TIMEOUT) ./search/embedded/
+	@$(WITH_ENV) $(GO) test -run '^$$' -bench 'BenchmarkReindex|BenchmarkIndexLatency' -benchtime 1x -timeout $(GO_TEST_TIMEOUT) ./cmd/switchyard/
+
 .PHONY: web
 web: web/node_modules/.installed ## install the web app's packages and build it into web/dist (embedded by build)
 	cd web && $(NPM) run build
