@@ -14,6 +14,8 @@ import (
 	"github.com/switchyard/switchyard"
 	"github.com/switchyard/switchyard/integrations"
 	"github.com/switchyard/switchyard/postgres"
+	"github.com/switchyard/switchyard/postgres/postgrestest"
+	"github.com/switchyard/switchyard/resolvers"
 	"github.com/switchyard/switchyard/server"
 )
 
@@ -567,4 +569,67 @@ func TestWebhookLive(t *testing.T) {
 	if n := len(ev.Order.History); n != 2 {
 		t.Fatalf("history in the event: %s", fmt.Sprint(ev.Order.History))
 	}
+}
+
+// The owner's INTEGRATION_FAILING notification reads through GraphQL, its
+// subject the integration.
+func TestIntegrationFailingNotification(t *testing.T) {
+	t.Parallel()
+	dsn := postgrestest.NewDatabaseURL(t)
+	db, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	ints, err := postgres.NewIntegrationService(db, postgres.IntegrationOptions{SecretKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, withDSN(dsn), withResolver(func(r *resolvers.Resolver) {
+		r.Integrations = ints
+		r.Notifications = postgres.NewNotificationService(db)
+	}))
+	w := e.world()
+	h := &hookEnv{env: e, ints: ints}
+	i, _ := h.integration(w.alice, w.p1, switchyard.ProviderGeneric, switchyard.DirectionOutbound)
+	var delivery string
+	if err := db.Pool().QueryRow(context.Background(), `INSERT INTO webhook_deliveries (integration_id, direction, event_type, status, payload, next_attempt_at)
+		VALUES ($1, 'OUTBOUND', 'order.status_changed', 'PENDING', '{}', now()) RETURNING id::text`, i.ID).Scan(&delivery); err != nil {
+		t.Fatal(err)
+	}
+	why := "HTTP 503 Service Unavailable"
+	res, err := postgres.NewWebhookStore(db).RecordWebhookAttempt(context.Background(), switchyard.OutboundAttempt{
+		DeliveryID: delivery, Error: &why, Breaker: switchyard.BreakerPolicy{FailureThreshold: 1, ProbeInterval: time.Minute},
+	})
+	if err != nil || !res.Tripped {
+		t.Fatalf("attempt: %+v %v", res, err)
+	}
+	r := e.gql(e.token(w.alice), `{ notifications(first: 5) { edges { node { kind title body subject { __typename ... on Integration { id status health { consecutiveFailures } } } } } } }`, nil)
+	var got struct {
+		Notifications struct {
+			Edges []struct {
+				Node struct {
+					Kind, Title, Body string
+					Subject           struct {
+						Typename string `json:"__typename"`
+						ID       string
+						Status   string
+						Health   struct{ ConsecutiveFailures int }
+					}
+				}
+			}
+		}
+	}
+	r.decode(t, &got)
+	for _, edge := range got.Notifications.Edges {
+		n := edge.Node
+		if n.Kind != switchyard.NotificationIntegrationFailing {
+			continue
+		}
+		if n.Subject.Typename != "Integration" || n.Subject.ID != i.ID || n.Subject.Status != "FAILING" || n.Subject.Health.ConsecutiveFailures != 1 || !strings.Contains(n.Body, why) {
+			t.Fatalf("notification: %+v", n)
+		}
+		return
+	}
+	t.Fatalf("no INTEGRATION_FAILING notification: %s", r.Raw)
 }
