@@ -83,6 +83,7 @@ func verifyTimestamped(name, header string, body []byte, secrets []switchyard.Se
 	var (
 		ts   string
 		sigs [][]byte
+		v1s  int
 	)
 	for _, part := range strings.Split(header, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
@@ -96,8 +97,9 @@ func verifyTimestamped(name, header string, body []byte, secrets []switchyard.Se
 			}
 			ts = v
 		case "v1":
-			// A v1 that is not hex cannot match; it is not worth refusing
-			// the header for when another v1 may.
+			// A v1 that is not a hex SHA-256 cannot match; it is not worth
+			// refusing the header for when another v1 may.
+			v1s++
 			if sig, err := hex.DecodeString(v); err == nil && len(sig) == sha256.Size && len(sigs) < maxSignatures {
 				sigs = append(sigs, sig)
 			}
@@ -107,7 +109,7 @@ func verifyTimestamped(name, header string, body []byte, secrets []switchyard.Se
 	if ts == "" || err != nil {
 		return signatureError("malformed %s header: want t=<unix seconds>", name)
 	}
-	if len(sigs) == 0 {
+	if v1s == 0 {
 		return signatureError("malformed %s header: no v1 signature", name)
 	}
 	if d := now.Sub(time.Unix(unix, 0)); d > SignatureTolerance || d < -SignatureTolerance {

@@ -67,7 +67,8 @@ func TestSignatureTable(t *testing.T) {
 			tc{string(p) + "/timestamp not a number", p, h(name, "t=soon,v1="+strings.Repeat("ab", 32)), body, current, "malformed"},
 			tc{string(p) + "/two timestamps", p, h(name, "t="+ts+",t="+ts+",v1="+strings.Repeat("ab", 32)), body, current, "malformed"},
 			tc{string(p) + "/no v1", p, h(name, "t="+ts+",v0="+strings.Repeat("ab", 32)), body, current, "malformed"},
-			tc{string(p) + "/v1 not hex", p, h(name, "t="+ts+",v1=zz"), body, current, "malformed"},
+			tc{string(p) + "/v1 not hex", p, h(name, "t="+ts+",v1=zz"), body, current, "does not match"},
+			tc{string(p) + "/v1 too long", p, h(name, strings.Replace(Sign(now, body, secretNew), "v1=", "v1=00", 1)), body, current, "does not match"},
 			tc{string(p) + "/garbage", p, h(name, "sha256=deadbeef"), body, current, "malformed"},
 			tc{string(p) + "/signed timestamp changed", p, h(name, strings.Replace(Sign(now, body, secretNew), "t="+ts, "t="+strconv.FormatInt(now.Unix()+1, 10), 1)), body, current, "does not match"},
 			// Rotation: the new secret and the old one in its grace period

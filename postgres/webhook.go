@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -237,6 +239,11 @@ func (s *WebhookStore) DueWebhooks(ctx context.Context, limit, perIntegration in
 			var payload []byte
 			err := r.Scan(&w.DeliveryID, &w.IntegrationID, &w.EventType, &w.EventID, &w.SubjectKey, &w.Attempt, &payload,
 				&w.FirstAttemptAt, &w.EndpointURL, &w.IntegrationStatus)
+			// jsonb prints with spaces; receivers get it compact.
+			var compact bytes.Buffer
+			if err == nil && json.Compact(&compact, payload) == nil {
+				payload = compact.Bytes()
+			}
 			w.Payload = payload
 			return &w, err
 		})
