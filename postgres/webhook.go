@@ -251,8 +251,11 @@ func (s *WebhookStore) DueWebhooks(ctx context.Context, limit, perIntegration in
 }
 
 // RecordWebhookAttempt records an attempt, queues its retry and moves the
-// circuit breaker in one transaction. The delivery row is locked first, then
-// the integration's, the order every writer of both takes.
+// circuit breaker in one transaction. The integration's row is locked before
+// the delivery's, the order DeleteIntegration takes them in (its cascade
+// reaches the deliveries), so the two never deadlock; and RedeliverWebhook,
+// which numbers attempts under the same integration lock, never takes this
+// retry's number.
 func (s *WebhookStore) RecordWebhookAttempt(ctx context.Context, a switchyard.OutboundAttempt) (*switchyard.OutboundAttemptResult, error) {
 	if !validID(a.DeliveryID) {
 		return &switchyard.OutboundAttemptResult{}, nil
@@ -262,18 +265,22 @@ func (s *WebhookStore) RecordWebhookAttempt(ctx context.Context, a switchyard.Ou
 	}
 	res := &switchyard.OutboundAttemptResult{}
 	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
-		var integrationID string
-		err := tx.QueryRow(ctx, `SELECT integration_id::text FROM webhook_deliveries
-			WHERE id = $1 AND direction = 'OUTBOUND' AND status = 'PENDING' FOR UPDATE`, a.DeliveryID).Scan(&integrationID)
+		var failures int
+		cur, err := scanIntegration(tx.QueryRow(ctx, `SELECT `+integrationColumns+`, i.consecutive_failures
+			FROM integrations i WHERE i.id = (SELECT d.integration_id FROM webhook_deliveries d WHERE d.id = $1)
+			FOR NO KEY UPDATE OF i`, a.DeliveryID), &failures)
 		if isNoRows(err) {
-			return nil // recorded by someone else, or deleted with its integration
+			return nil // deleted with its integration
 		}
 		if err != nil {
 			return err
 		}
-		var failures int
-		cur, err := scanIntegration(tx.QueryRow(ctx, `SELECT `+integrationColumns+`, i.consecutive_failures
-			FROM integrations i WHERE i.id = $1 FOR NO KEY UPDATE`, integrationID), &failures)
+		var one int
+		err = tx.QueryRow(ctx, `SELECT 1 FROM webhook_deliveries
+			WHERE id = $1 AND direction = 'OUTBOUND' AND status = 'PENDING' FOR UPDATE`, a.DeliveryID).Scan(&one)
+		if isNoRows(err) {
+			return nil // recorded by someone else
+		}
 		if err != nil {
 			return err
 		}
@@ -317,7 +324,7 @@ func (s *WebhookStore) RecordWebhookAttempt(ctx context.Context, a switchyard.Ou
 // failure run still counts. Probe times are the database's clock, the one
 // DueWebhooks compares them with.
 func (s *WebhookStore) moveBreaker(ctx context.Context, tx pgx.Tx, cur *switchyard.Integration, failures int, a switchyard.OutboundAttempt, res *switchyard.OutboundAttemptResult) error {
-	status := cur.Status
+	status, before := cur.Status, failures
 	if a.Succeeded {
 		failures = 0
 		if status == switchyard.IntegrationFailing {
@@ -335,6 +342,9 @@ func (s *WebhookStore) moveBreaker(ctx context.Context, tx pgx.Tx, cur *switchya
 	probe := status == switchyard.IntegrationFailing
 	const probeAt = `CASE WHEN $3 THEN now() + make_interval(secs => $4) END`
 	probeSecs := a.Breaker.ProbeInterval.Seconds()
+	if status == cur.Status && failures == before && !probe {
+		return nil // the common case: another success
+	}
 	if status == cur.Status {
 		_, err := tx.Exec(ctx, `UPDATE integrations SET consecutive_failures = $2, breaker_probe_at = `+probeAt+` WHERE id = $1`,
 			cur.ID, failures, probe, probeSecs)
