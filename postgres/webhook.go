@@ -120,9 +120,9 @@ func (s *WebhookStore) QueueWebhooks(ctx context.Context, limit int) (events, qu
 	}
 	// Most polls find nothing new: a plain read says so without taking the
 	// cursor's row lock.
-	var cursor, last int64
-	err = s.db.pool.QueryRow(ctx, `SELECT c.seq, r.last_seq FROM consumer_cursors c, relay_state r WHERE c.name = $1`, OutboundCursor).Scan(&cursor, &last)
-	if err == nil && cursor >= last {
+	var at, last int64
+	err = s.db.pool.QueryRow(ctx, `SELECT c.seq, r.last_seq FROM consumer_cursors c, relay_state r WHERE c.name = $1`, OutboundCursor).Scan(&at, &last)
+	if err == nil && at >= last {
 		return 0, 0, 0, nil
 	}
 	if err != nil && !isNoRows(err) {
