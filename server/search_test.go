@@ -112,7 +112,9 @@ func newSearchEnv(t *testing.T, o searchOptions) *searchEnv {
 // sync waits until every committed event is sequenced and indexed.
 func (e *searchEnv) sync() {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	// A rebuild under -race on a loaded machine takes a while; the deadline
+	// only bounds a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// The indexer's first start rebuilds (epoch 1) before it follows the log.
 	for {
@@ -531,7 +533,7 @@ func TestSearchReadYourWrites(t *testing.T) {
 	t.Parallel()
 	// The indexer sleeps until a search nudges it, so only consistentWith
 	// can make the new order visible.
-	e := newSearchEnv(t, searchOptions{poll: time.Hour, wait: 300 * time.Millisecond})
+	e := newSearchEnv(t, searchOptions{poll: time.Hour, wait: resolvers.DefaultSearchWait})
 	w := e.world()
 	e.sync()
 	alice := e.token(w.alice)
@@ -586,7 +588,7 @@ func TestSearchReadYourWrites(t *testing.T) {
 	if at, err := switchyard.ParseEventCursor("x", got.IndexedCursor); err != nil || at < seq {
 		t.Fatalf("indexedCursor %q (%d): %v", got.IndexedCursor, at, err)
 	}
-	if d := time.Since(began); d < 300*time.Millisecond {
+	if d := time.Since(began); d < resolvers.DefaultSearchWait {
 		t.Fatalf("answered after %v, before the bound", d)
 	}
 

@@ -65,7 +65,9 @@ func (r *indexerRig) start() (stopIndexer func()) {
 // every committed event.
 func (r *indexerRig) sync(epochs int64) {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Rebuilds under -race on a loaded machine are slow; the deadline only
+	// bounds a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for {
 		c, err := r.cursors.ReadConsumerCursor(ctx, rigCursor)
