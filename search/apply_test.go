@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,7 +80,9 @@ func (f *fakeSource) ScanSearchDocuments(_ context.Context, s switchyard.SearchS
 	return out[:min(len(out), s.Limit)], nil
 }
 
-func (f *fakeSource) CountSearchDocuments(context.Context, switchyard.SearchType) (int, error) { return 0, nil }
+func (f *fakeSource) CountSearchDocuments(context.Context, switchyard.SearchType) (int, error) {
+	return 0, nil
+}
 
 type recorder struct {
 	indexed map[string]int64
@@ -181,12 +184,16 @@ func TestCheckpointRoundTrip(t *testing.T) {
 }
 
 // TestLazy: an index that cannot be opened answers SEARCH_UNAVAILABLE, is
-// retried at most every retry interval, and is used once it opens.
+// retried at most every retry interval, and is used once it opens; a slow
+// open makes callers wait only up to a bound.
 func TestLazy(t *testing.T) {
 	t.Parallel()
+	var mu sync.Mutex
 	opens := 0
 	var fail error = errors.New("the directory is locked")
 	l := NewLazy(func() (switchyard.SearchIndex, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		opens++
 		if fail != nil {
 			return nil, fail
@@ -199,10 +206,15 @@ func TestLazy(t *testing.T) {
 			t.Fatalf("ping: %v", err)
 		}
 	}
+	mu.Lock()
 	if opens != 1 {
 		t.Fatalf("opened %d times within the retry interval", opens)
 	}
-	l.retry, fail = 0, nil
+	fail = nil
+	mu.Unlock()
+	l.mu.Lock()
+	l.retry = 0
+	l.mu.Unlock()
 	if err := l.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +224,23 @@ func TestLazy(t *testing.T) {
 	if err := l.Ping(ctx); switchyard.ErrorCode(err) != switchyard.ESEARCHUNAVAILABLE {
 		t.Fatalf("after close: %v", err)
 	}
+
+	release := make(chan struct{})
+	slow := NewLazy(func() (switchyard.SearchIndex, error) { <-release; return nopIndex{}, nil }, time.Hour)
+	slow.wait = 50 * time.Millisecond
+	began := time.Now()
+	if err := slow.Ping(ctx); switchyard.ErrorCode(err) != switchyard.ESEARCHUNAVAILABLE || time.Since(began) > 10*time.Second {
+		t.Fatalf("a slow open: %v after %v", err, time.Since(began))
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for slow.Ping(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow open never completed")
+		}
+		time.Sleep(time.Millisecond) // polling the open, with a deadline
+	}
+	_ = slow.Close()
 }
 
 type nopIndex struct{ switchyard.SearchIndex }

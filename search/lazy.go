@@ -8,52 +8,93 @@ import (
 	"github.com/switchyard/switchyard"
 )
 
-// Lazy is a SearchIndex opened on first use and reopened after it failed to
-// open: a server starts while its index cannot be opened (an embedded index
-// held by a running `switchyard reindex`, a directory not yet mounted) and
-// answers SEARCH_UNAVAILABLE until it can, instead of refusing to start.
+// Lazy is a SearchIndex opened in the background and reopened after it
+// failed to open: a server starts while its index cannot be opened (an
+// embedded index held by a running `switchyard reindex`, a cluster that is
+// not up yet) and answers SEARCH_UNAVAILABLE until it can, instead of refusing
+// to start. Callers never wait on a slow open for longer than a short bound:
+// a search against a backend that is down fails fast.
 type Lazy struct {
 	open  func() (switchyard.SearchIndex, error)
 	retry time.Duration
+	// wait bounds how long a call waits for an open in progress.
+	wait time.Duration
 
 	mu      sync.Mutex
 	index   switchyard.SearchIndex
 	lastErr error
 	lastTry time.Time
+	opening chan struct{} // closed when the open in progress ends; nil when none
 	closed  bool
 }
 
 var _ switchyard.SearchIndex = (*Lazy)(nil)
 
-// NewLazy returns an index that calls open when first needed, and again at
-// most every retry while open fails.
+// NewLazy starts opening the index with open, and tries again at most every
+// retry while open fails.
 func NewLazy(open func() (switchyard.SearchIndex, error), retry time.Duration) *Lazy {
-	return &Lazy{open: open, retry: retry}
+	l := &Lazy{open: open, retry: retry, wait: 2 * time.Second}
+	l.mu.Lock()
+	l.startOpen()
+	l.mu.Unlock()
+	return l
+}
+
+// startOpen opens the index in the background. Call with l.mu held.
+func (l *Lazy) startOpen() {
+	done := make(chan struct{})
+	l.opening, l.lastTry = done, time.Now()
+	go func() {
+		idx, err := l.open()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		defer close(done)
+		l.opening = nil
+		switch {
+		case err != nil:
+			if switchyard.ErrorCode(err) != switchyard.ESEARCHUNAVAILABLE {
+				err = &switchyard.Error{Code: switchyard.ESEARCHUNAVAILABLE, Message: "search is unavailable: " + err.Error()}
+			}
+			l.lastErr = err
+		case l.closed:
+			_ = idx.Close()
+		default:
+			l.index, l.lastErr = idx, nil
+		}
+	}()
 }
 
 func (l *Lazy) get() (switchyard.SearchIndex, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil, switchyard.Errorf(switchyard.ESEARCHUNAVAILABLE, "search is unavailable: the index is closed")
 	}
 	if l.index != nil {
-		return l.index, nil
+		idx := l.index
+		l.mu.Unlock()
+		return idx, nil
 	}
-	if l.lastErr != nil && time.Since(l.lastTry) < l.retry {
+	if l.opening == nil && time.Since(l.lastTry) >= l.retry {
+		l.startOpen()
+	}
+	opening := l.opening
+	l.mu.Unlock()
+	if opening != nil {
+		select {
+		case <-opening:
+		case <-time.After(l.wait):
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.index != nil:
+		return l.index, nil
+	case l.lastErr != nil:
 		return nil, l.lastErr
 	}
-	l.lastTry = time.Now()
-	idx, err := l.open()
-	if err != nil {
-		if switchyard.ErrorCode(err) != switchyard.ESEARCHUNAVAILABLE {
-			err = &switchyard.Error{Code: switchyard.ESEARCHUNAVAILABLE, Message: "search is unavailable: " + err.Error()}
-		}
-		l.lastErr = err
-		return nil, err
-	}
-	l.index, l.lastErr = idx, nil
-	return idx, nil
+	return nil, switchyard.Errorf(switchyard.ESEARCHUNAVAILABLE, "search is unavailable: the index is still opening")
 }
 
 func (l *Lazy) Index(ctx context.Context, docs []switchyard.SearchDocument) error {
@@ -104,8 +145,8 @@ func (l *Lazy) Ping(ctx context.Context) error {
 	return idx.Ping(ctx)
 }
 
-// Close closes the index if it was opened; later calls answer
-// SEARCH_UNAVAILABLE.
+// Close closes the index if it was opened (one still opening is closed when
+// it opens); later calls answer SEARCH_UNAVAILABLE.
 func (l *Lazy) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -113,5 +154,7 @@ func (l *Lazy) Close() error {
 	if l.index == nil {
 		return nil
 	}
-	return l.index.Close()
+	idx := l.index
+	l.index = nil
+	return idx.Close()
 }
