@@ -208,7 +208,7 @@ func TestOutboundGivesUp(t *testing.T) {
 		return len(list) > 1 && last.Status == "FAILED" && last.NextAttemptAt == nil
 	})
 	list := f.attempts(flaky.ID)
-	if span := list[len(list)-1].CreatedAt.Sub(list[0].CreatedAt); span > time.Second {
+	if span := list[len(list)-1].CreatedAt.Sub(list[0].CreatedAt); span > 2*time.Second {
 		t.Fatalf("retried for %v with a 400ms limit", span)
 	}
 	for _, x := range list[:len(list)-1] {
@@ -234,7 +234,6 @@ func TestCircuitBreaker(t *testing.T) {
 	o := f.order()
 	f.setStatus(o, switchyard.OrderPaid)
 	eventually(t, "the integration FAILING", func() bool { s, _ := f.integrationState(i.ID); return s == switchyard.IntegrationFailing })
-	trippedAt := time.Now()
 
 	var kind, title, subjectType, subjectID string
 	err := f.db.Pool().QueryRow(context.Background(), `SELECT kind, title, subject_type, subject_id::text FROM notifications WHERE user_id = $1 AND kind <> 'ORDER_STATUS_CHANGED'`, f.owner.ID).
@@ -279,8 +278,8 @@ func TestCircuitBreaker(t *testing.T) {
 	if len(got) != 7 || got[5].Payload.Data.Status != "PAID" {
 		t.Fatalf("after recovery: %d requests", len(got))
 	}
-	if time.Since(trippedAt) < 3*probe-100*time.Millisecond {
-		t.Fatalf("the breaker let deliveries through before three probe intervals")
+	if gap := got[5].At.Sub(got[2].At); gap < 3*probe-50*time.Millisecond {
+		t.Fatalf("the breaker let a delivery through %v after it opened, before three probe intervals", gap)
 	}
 	eventually(t, "the integration ACTIVE", func() bool { s, n := f.integrationState(i.ID); return s == switchyard.IntegrationActive && n == 0 })
 	h, _ := f.ints.IntegrationHealth(f.ownerCtx(), []string{i.ID})
