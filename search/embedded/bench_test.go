@@ -54,6 +54,7 @@ var (
 
 type benchCorpus struct {
 	dir      string
+	path     string // of the index
 	idx      *embedded.Index
 	indexing time.Duration
 	// indexingCPU is the CPU the build took, merges included: on a shared
@@ -147,8 +148,9 @@ func benchIndex(b *testing.B) *benchCorpus {
 			}
 			bench.dir = dir
 		}
-		_, statErr := os.Stat(filepath.Join(dir, "index", "CURRENT"))
-		idx, err := embedded.Open(filepath.Join(dir, "index"))
+		bench.path = filepath.Join(dir, "index")
+		_, statErr := os.Stat(filepath.Join(bench.path, "CURRENT"))
+		idx, err := embedded.Open(bench.path)
 		if err != nil {
 			bench.err = err
 			return
@@ -199,6 +201,27 @@ func BenchmarkIndexing(b *testing.B) {
 	b.ReportMetric(c.indexing.Seconds(), "build-s")
 	b.ReportMetric(c.indexingCPU.Seconds(), "build-cpu-s")
 	b.ReportMetric(float64(c.docs), "docs")
+}
+
+// BenchmarkOpen reports how long opening the corpus index takes: a server
+// start, which reads every document's facet and range values into memory.
+func BenchmarkOpen(b *testing.B) {
+	c := benchIndex(b)
+	path := c.path
+	var took time.Duration
+	for b.Loop() {
+		if err := c.idx.Close(); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		idx, err := embedded.Open(path)
+		took += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.idx = idx
+	}
+	b.ReportMetric(took.Seconds()/float64(b.N), "open-s")
 }
 
 // BenchmarkSearch reports latency percentiles per query shape on the corpus.

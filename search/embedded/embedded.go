@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -357,12 +356,7 @@ func fields(d *sd.Doc) map[string]any {
 	if len(d.ACL) > 0 {
 		m[sd.FieldACL] = d.ACL
 	}
-	if d.CreatedAt != nil {
-		m[sd.FieldCreatedAt] = float64(d.CreatedAt.UnixMicro())
-	}
-	if d.Total != nil && !math.IsNaN(*d.Total) {
-		m[sd.FieldTotal] = *d.Total
-	}
+	m[fieldRow] = encodeRow(d)
 	return m
 }
 

@@ -28,6 +28,9 @@ const (
 // fieldAll is Bleve's composite field of every text field.
 const fieldAll = "_all"
 
+// fieldRow holds a document's row of the document table.
+const fieldRow = "_row"
+
 func indexMapping() (*mapping.IndexMappingImpl, error) {
 	m := bleve.NewIndexMapping()
 	if err := m.AddCustomTokenizer("sy_words", map[string]any{
@@ -89,21 +92,21 @@ func indexMapping() (*mapping.IndexMappingImpl, error) {
 		f.DocValues = false
 		return f
 	}
-	kw := func(name string, store bool) *mapping.FieldMapping {
+	kw := func(name string, docValues bool) *mapping.FieldMapping {
 		f := bleve.NewKeywordFieldMapping()
 		f.Name = name
 		f.Analyzer = keyword.Name
-		f.Store = store // the facet fields, read once at open into the facet table
+		f.Store = false
 		f.IncludeTermVectors = false
 		f.IncludeInAll = false
-		f.DocValues = false
+		f.DocValues = docValues
 		return f
 	}
 
 	doc := bleve.NewDocumentStaticMapping()
 	add := doc.AddFieldMappingsAt
 	add(sd.FieldKey, kw(sd.FieldKey, false))
-	add(sd.FieldType, kw(sd.FieldType, true))
+	add(sd.FieldType, kw(sd.FieldType, false))
 	version := bleve.NewNumericFieldMapping()
 	version.Name = sd.FieldVersion
 	version.Index = false
@@ -120,19 +123,12 @@ func indexMapping() (*mapping.IndexMappingImpl, error) {
 	add(sd.FieldCustomerName, text(sd.FieldCustomerName, true))
 	add(sd.FieldCustomerEmail, text(sd.FieldCustomerEmail, true))
 	add(sd.FieldProjectName, text(sd.FieldProjectName, true))
-	add(sd.FieldStatus, kw(sd.FieldStatus, true))
-	add(sd.FieldProjectID, kw(sd.FieldProjectID, true))
-	// Ranges are filtered through the document table, so createdAt (unix
-	// microseconds) and total are only stored, for loading it.
-	for _, name := range []string{sd.FieldCreatedAt, sd.FieldTotal} {
-		f := bleve.NewNumericFieldMapping()
-		f.Name = name
-		f.Index = false
-		f.Store = true
-		f.IncludeInAll = false
-		f.DocValues = false
-		add(name, f)
-	}
+	add(sd.FieldStatus, kw(sd.FieldStatus, false))
+	add(sd.FieldProjectID, kw(sd.FieldProjectID, false))
+	// Facets and range filters come from the document table (table.go),
+	// loaded at open from this one doc-values column; createdAt and total
+	// are not indexed at all.
+	add(fieldRow, kw(fieldRow, true))
 	add(sd.FieldCurrency, kw(sd.FieldCurrency, false))
 	add(sd.FieldACL, kw(sd.FieldACL, false))
 

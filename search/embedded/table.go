@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -84,36 +85,71 @@ func (t *docTable) remove(key string) {
 	delete(t.rows, key)
 }
 
-// loadDocTable reads the stored table fields of every document.
+// encodeRow is a document's row as the _row doc-values column keeps it:
+// key, type, status, project, created (unix µs) and total, separated by
+// rowSep; an unknown created or total is empty.
+func encodeRow(d *sd.Doc) string {
+	created, total := "", ""
+	if d.CreatedAt != nil {
+		created = strconv.FormatInt(d.CreatedAt.UnixMicro(), 10)
+	}
+	if d.Total != nil && !math.IsNaN(*d.Total) {
+		total = strconv.FormatFloat(*d.Total, 'g', -1, 64)
+	}
+	return strings.Join([]string{d.Key, d.Type, d.Status, d.ProjectID, created, total}, rowSep)
+}
+
+// rowSep cannot occur in ids, types, statuses or numbers.
+const rowSep = "\x1f"
+
+// loadDocTable reads every document's row in one pass over the _row
+// doc values, in index order.
 func loadDocTable(ctx context.Context, idx bleve.Index) (*docTable, error) {
-	const page = 10_000
 	t := newDocTable()
-	var after []string
-	for {
-		req := bleve.NewSearchRequestOptions(bleve.NewMatchAllQuery(), page, 0, false)
-		req.SortBy([]string{"_id"})
-		req.Fields = []string{sd.FieldType, sd.FieldStatus, sd.FieldProjectID, sd.FieldCreatedAt, sd.FieldTotal}
-		if after != nil {
-			req.SetSearchAfter(after)
+	fail := func(err error) (*docTable, error) {
+		return nil, fmt.Errorf("embedded search: load document table: %w", err)
+	}
+	adv, err := idx.Advanced()
+	if err != nil {
+		return fail(err)
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return fail(err)
+	}
+	defer r.Close()
+	dv, err := r.DocValueReader([]string{fieldRow})
+	if err != nil {
+		return fail(err)
+	}
+	ids, err := r.DocIDReaderAll()
+	if err != nil {
+		return fail(err)
+	}
+	defer ids.Close()
+	for n := 0; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-		res, err := idx.SearchInContext(ctx, req)
+		iid, err := ids.Next()
 		if err != nil {
-			return nil, fmt.Errorf("embedded search: load document table: %w", err)
+			return fail(err)
 		}
-		for _, h := range res.Hits {
-			str := func(f string) string { s, _ := h.Fields[f].(string); return s }
-			typ := str(sd.FieldType)
-			if typ == "" {
-				continue // a tombstone
-			}
-			created, hasCreated := h.Fields[sd.FieldCreatedAt].(float64)
-			total, hasTotal := h.Fields[sd.FieldTotal].(float64)
-			t.rows[h.ID] = t.row(typ, str(sd.FieldStatus), str(sd.FieldProjectID), created, total, hasCreated, hasTotal)
-		}
-		if len(res.Hits) < page {
+		if iid == nil {
 			return t, nil
 		}
-		after = []string{res.Hits[len(res.Hits)-1].ID}
+		err = dv.VisitDocValues(iid, func(field string, term []byte) {
+			parts := strings.Split(string(term), rowSep)
+			if field != fieldRow || len(parts) != 6 || parts[1] == "" {
+				return
+			}
+			created, errC := strconv.ParseFloat(parts[4], 64)
+			total, errT := strconv.ParseFloat(parts[5], 64)
+			t.rows[parts[0]] = t.row(parts[1], parts[2], parts[3], created, total, errC == nil, errT == nil)
+		})
+		if err != nil {
+			return fail(err)
+		}
 	}
 }
 
