@@ -339,7 +339,9 @@ type SearchIndex interface {
 	// Rebuild starts building a complete new index beside the live one, or
 	// resumes the unfinished rebuild an interrupted run left behind (its
 	// Checkpoint is then not empty). Searches keep reading the live index
-	// until Commit. One rebuild at a time: callers serialize them.
+	// until Commit. One rebuild at a time: callers serialize them across
+	// processes.
+	// Returns ECONFLICT when a rebuild is already open through this index.
 	Rebuild(ctx context.Context) (SearchRebuild, error)
 
 	// Ping checks that the backend answers, for readiness.
@@ -369,7 +371,7 @@ type SearchRebuild interface {
 
 	// Commit makes the new index the live one in one atomic step (an alias
 	// swap, a directory swap) and discards the old one. Searches never see a
-	// partial index.
+	// partial index. After Commit or Abort every method returns ECONFLICT.
 	Commit(ctx context.Context) error
 
 	// Abort discards the new index; the live one is untouched.
