@@ -371,7 +371,8 @@ type SearchRebuild interface {
 
 	// Commit makes the new index the live one in one atomic step (an alias
 	// swap, a directory swap) and discards the old one. Searches never see a
-	// partial index. After Commit or Abort every method returns ECONFLICT.
+	// partial index. Once committed or aborted, the rebuild refuses writes
+	// and Commit with ECONFLICT; Abort again does nothing.
 	Commit(ctx context.Context) error
 
 	// Abort discards the new index; the live one is untouched.
