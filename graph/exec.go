@@ -3176,9 +3176,9 @@ type SearchResults {
   totalCount: Int!
   edges: [SearchEdge!]!
   """
-  Matches counted by ` + "`" + `type` + "`" + `, ` + "`" + `status` + "`" + ` and ` + "`" + `project` + "`" + ` (a project id), or by the
-  facets the ` + "`" + `facets` + "`" + ` argument names; largest bucket first, at most 20
-  buckets each.
+  Matches counted by ` + "`" + `type` + "`" + `, ` + "`" + `status` + "`" + ` and ` + "`" + `project` + "`" + ` (a project id; only
+  projects the caller may read get a bucket), or by the facets the ` + "`" + `facets` + "`" + `
+  argument names; largest bucket first, at most 20 buckets each.
   """
   facets: [SearchFacet!]!
   """

@@ -82,9 +82,9 @@ type SearchResults struct {
 	// cover only what the caller may read.
 	TotalCount int           `json:"totalCount"`
 	Edges      []*SearchEdge `json:"edges"`
-	// Matches counted by `type`, `status` and `project` (a project id), or by the
-	// facets the `facets` argument names; largest bucket first, at most 20
-	// buckets each.
+	// Matches counted by `type`, `status` and `project` (a project id; only
+	// projects the caller may read get a bucket), or by the facets the `facets`
+	// argument names; largest bucket first, at most 20 buckets each.
 	Facets []*switchyard.SearchFacet `json:"facets"`
 	// Pass `endCursor` as `after` for the next page. Searches page forward only,
 	// so `hasPreviousPage` is false and `startCursor` is the first hit's.

@@ -101,12 +101,32 @@ func (r *queryResolver) Search(ctx context.Context, query string, types []switch
 	out.TotalCount = max(res.TotalCount-n, 0)
 	for i := range res.Facets {
 		f := &res.Facets[i]
-		if f.Field == switchyard.SearchFacetType {
+		switch f.Field {
+		case switchyard.SearchFacetType:
 			f.Buckets = subtractBuckets(f.Buckets, dropped)
+		case switchyard.SearchFacetProject:
+			f.Buckets = readableProjects(f.Buckets, viewer)
 		}
 		out.Facets = append(out.Facets, f)
 	}
 	return out, nil
+}
+
+// readableProjects keeps the project buckets of projects the viewer may
+// read. A customer's own order counts under its project, whose id they are
+// not shown anywhere else (Order.project is null for them); the bucket would
+// name it.
+func readableProjects(buckets []switchyard.SearchFacetBucket, v *switchyard.Viewer) []switchyard.SearchFacetBucket {
+	if v.Admin {
+		return buckets
+	}
+	out := buckets[:0]
+	for _, b := range buckets {
+		if v.ProjectIDs[b.Value] {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // SearchSuggest completes a prefix with the caller's rights; suggestions are
@@ -187,6 +207,10 @@ func (r *queryResolver) searchViewer(ctx context.Context, c *switchyard.Caller) 
 	v, err := r.Viewers.LoadViewer(ctx, c.UserID)
 	if err != nil {
 		return nil, nil, err
+	}
+	if r.Integrations == nil {
+		// Hits could not be loaded: leave the type out rather than fail.
+		return v, []switchyard.SearchType{switchyard.SearchUser, switchyard.SearchProject, switchyard.SearchOrder}, nil
 	}
 	return v, switchyard.SearchTypes, nil
 }

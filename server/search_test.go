@@ -389,18 +389,23 @@ func TestSearchAuthorizationMatrix(t *testing.T) {
 		// caller read, restricted to the types it may search; spelled out
 		// too, so a service change cannot quietly move both.
 		want, services []string
+		// hidden are projects whose facet bucket the caller is not shown
+		// although a readable document belongs to them.
+		hidden []string
 	}
 	callers := []caller{
-		{"admin", e.token(w.admin), slices.Sorted(maps.Keys(all)), readable(asUser(w.admin))},
-		{"owner", e.token(w.alice), keysOf(u(w.alice), u(w.bob), u(w.dave), p(w.p1), o(w.o1), in(i1)), readable(asUser(w.alice))},
-		{"member", e.token(w.bob), keysOf(u(w.alice), u(w.bob), u(w.dave), p(w.p1), o(w.o1), in(i1)), readable(asUser(w.bob))},
-		{"other project's owner", e.token(w.carol), keysOf(u(w.carol), p(w.p2), o(w.o2), in(i2)), readable(asUser(w.carol))},
-		{"customer", e.token(w.dave), keysOf(u(w.dave), o(w.o1)), readable(asUser(w.dave))},
-		{"partner with ORDERS_READ", keyOrders, keysOf(o(w.o1)), readable(partner(keyOrders), switchyard.SearchOrder)},
+		{"admin", e.token(w.admin), slices.Sorted(maps.Keys(all)), readable(asUser(w.admin)), nil},
+		{"owner", e.token(w.alice), keysOf(u(w.alice), u(w.bob), u(w.dave), p(w.p1), o(w.o1), in(i1)), readable(asUser(w.alice)), nil},
+		{"member", e.token(w.bob), keysOf(u(w.alice), u(w.bob), u(w.dave), p(w.p1), o(w.o1), in(i1)), readable(asUser(w.bob)), nil},
+		{"other project's owner", e.token(w.carol), keysOf(u(w.carol), p(w.p2), o(w.o2), in(i2)), readable(asUser(w.carol)), nil},
+		{"customer", e.token(w.dave), keysOf(u(w.dave), o(w.o1)), readable(asUser(w.dave)), nil},
+		{"partner with ORDERS_READ", keyOrders, keysOf(o(w.o1)), readable(partner(keyOrders), switchyard.SearchOrder), nil},
 		{"partner with ORDERS_READ and PROJECTS_READ", keyBoth, keysOf(u(w.alice), u(w.bob), u(w.dave), p(w.p1), o(w.o1)),
-			readable(partner(keyBoth), switchyard.SearchOrder, switchyard.SearchProject, switchyard.SearchUser)},
-		{"partner with INTEGRATIONS_READ only", keyIntegrations, keysOf(), []string(nil)},
+			readable(partner(keyBoth), switchyard.SearchOrder, switchyard.SearchProject, switchyard.SearchUser), nil},
+		{"partner with INTEGRATIONS_READ only", keyIntegrations, keysOf(), []string(nil), nil},
 	}
+	// The customer reads their order but not its project: no bucket names it.
+	callers[4].hidden = []string{w.p1.ID}
 	check := func(t *testing.T, c caller, query, args string) {
 		t.Helper()
 		if !slices.Equal(c.want, c.services) && len(c.services) > 0 {
@@ -419,7 +424,9 @@ func TestSearchAuthorizationMatrix(t *testing.T) {
 			wantFacets["type"][string(typ)]++
 			if d := all[k]; d.status != "" {
 				wantFacets["status"][d.status]++
-				wantFacets["project"][d.project]++
+				if !slices.Contains(c.hidden, d.project) {
+					wantFacets["project"][d.project]++
+				}
 			}
 		}
 		for field, want := range wantFacets {
@@ -452,6 +459,27 @@ func TestSearchAuthorizationMatrix(t *testing.T) {
 		r = e.gql("", `{ searchSuggest(prefix: "wid") { text } }`, nil)
 		if r.code() != switchyard.EUNAUTHENTICATED {
 			t.Fatalf("anonymous suggest: %s", r.Raw)
+		}
+	})
+
+	t.Run("a customer is not shown the project name of their order", func(t *testing.T) {
+		got := e.search(e.token(w.dave), ``, map[string]any{"q": "apollo"})
+		for _, h := range got.Edges {
+			for _, hl := range h.Highlights {
+				if hl.Field == switchyard.SearchFieldProjectName {
+					t.Fatalf("the customer sees the project name highlighted: %+v", h)
+				}
+			}
+		}
+		got = e.search(e.token(w.alice), ``, map[string]any{"q": "apollo"})
+		found := false
+		for _, h := range got.Edges {
+			for _, hl := range h.Highlights {
+				found = found || hl.Field == switchyard.SearchFieldProjectName && h.Node.ID == w.o1.ID
+			}
+		}
+		if !found {
+			t.Fatalf("the owner should see the order's project name highlighted: %+v", got.Edges)
 		}
 	})
 
