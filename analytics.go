@@ -3,6 +3,7 @@ package switchyard
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	// Time zones are validated and buckets computed here, so the binary must
@@ -115,12 +116,21 @@ func (q *AnalyticsQuery) Location() (*time.Location, error) {
 	if name == "" || name == "Local" || strings.ContainsAny(name, `\`) {
 		return nil, InvalidField("timeZone", "unknown time zone %q; use an IANA name like Europe/Berlin", name)
 	}
+	if loc, ok := locations.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return nil, InvalidField("timeZone", "unknown time zone %q; use an IANA name like Europe/Berlin", name)
 	}
+	locations.Store(name, loc)
 	return loc, nil
 }
+
+// locations caches the zones loaded so far: LoadLocation reads and parses a
+// zone file each time. Only names that loaded are kept, so the cache holds at
+// most the few hundred IANA zones.
+var locations sync.Map
 
 // Buckets returns the start of every bucket that holds a part of the range,
 // in order: the first starts at or before From, the last before To; an empty

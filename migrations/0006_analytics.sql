@@ -49,10 +49,12 @@ CREATE TABLE customer_order_totals (
 CREATE INDEX customer_order_totals_rank_idx ON customer_order_totals (orders DESC, customer_id);
 
 -- Bucket edges, hourly series and short ranges read orders directly, per
--- project; the top customers read a few customers' orders. The keyset indexes
--- of 0001 already lead with those columns; carrying the columns analytics
--- reads lets those reads skip the table. Same keys, so every list that used
--- them still does.
+-- project or across all of them; the top customers read a few customers'
+-- orders. The keyset indexes of 0001 already lead with those columns; carrying
+-- the columns analytics reads lets those reads skip the table. Same keys, so
+-- every list that used them still does.
+DROP INDEX orders_created_at_idx;
+CREATE INDEX orders_created_at_idx ON orders (created_at, id) INCLUDE (project_id, currency, status, total, customer_id);
 DROP INDEX orders_project_created_at_idx;
 CREATE INDEX orders_project_created_at_idx ON orders (project_id, created_at, id) INCLUDE (currency, status, total, customer_id);
 DROP INDEX orders_customer_created_at_idx;

@@ -102,6 +102,12 @@ func (s *AnalyticsService) Analytics(ctx context.Context, q switchyard.Analytics
 
 	out := &switchyard.Analytics{From: q.Range.From, To: q.Range.To, Granularity: q.Granularity, TimeZone: q.TimeZone}
 	err = pgx.BeginTxFunc(ctx, s.db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		// The planner cannot know how many orders the edge ranges hold and
+		// may guess millions; compiling a plan for them would cost more than
+		// running it.
+		if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+			return err
+		}
 		projects, readable, err := analysedProjects(ctx, tx, c, q.ProjectID)
 		if err != nil {
 			return err
@@ -109,21 +115,25 @@ func (s *AnalyticsService) Analytics(ctx context.Context, q switchyard.Analytics
 		if !readable {
 			return notFound
 		}
-		var rows []bucketRow
-		if len(projects) > 0 {
-			if rows, err = seriesRows(ctx, tx, &q, buckets, projectScope(projects)); err != nil {
+		// An admin's all is every project there is: the reads then need no
+		// condition rather than one every row passes.
+		all := c.IsAdmin() && q.ProjectID == nil
+		scope := projectScope(projects)
+		if all {
+			scope = func(string, *params) string { return "TRUE" }
+		}
+		totals := newBucketTotals(len(buckets))
+		if len(projects) > 0 && len(buckets) > 0 {
+			if err := readSeries(ctx, tx, &q, buckets, scope, totals); err != nil {
 				return err
 			}
 		}
-		summarize(out, &q, buckets, rows)
+		summarize(out, &q, buckets, totals)
 		out.TopCustomers = []switchyard.TopCustomer{}
 		if q.SkipTopCustomers || out.OrderCount == 0 {
 			return nil
 		}
-		// An admin's all is every project there is, so the totals over
-		// every project bound it.
-		all := c.IsAdmin() && q.ProjectID == nil
-		out.TopCustomers, err = s.top.topCustomers(ctx, tx, &q, projects, all, out.OrderCount)
+		out.TopCustomers, err = s.top.topCustomers(ctx, tx, &q, projects, scope, all, out.OrderCount)
 		return err
 	})
 	if err != nil {
@@ -132,95 +142,254 @@ func (s *AnalyticsService) Analytics(ctx context.Context, q switchyard.Analytics
 	return out, nil
 }
 
-// bucketRow is what one bucket holds in one currency: every order, the
-// orders per status (in OrderStatuses order), and the revenue.
-type bucketRow struct {
-	bucket   int32
-	currency string
-	orders   int64
+// bucketTotals accumulates what each bucket holds, per currency: its orders
+// per status (in OrderStatuses order) and its revenue.
+type bucketTotals []map[string]*currencyTotal
+
+type currencyTotal struct {
 	byStatus []int64
-	revenue  string
+	revenue  amount
 }
 
-func scanBucketRow(r pgx.CollectableRow) (bucketRow, error) {
-	statuses := switchyard.OrderStatuses()
-	b := bucketRow{byStatus: make([]int64, len(statuses))}
-	dest := []any{&b.bucket, &b.currency, &b.orders}
-	for i := range b.byStatus {
-		dest = append(dest, &b.byStatus[i])
+func newBucketTotals(n int) bucketTotals { return make(bucketTotals, n) }
+
+func (t bucketTotals) at(bucket int, currency string) *currencyTotal {
+	if t[bucket] == nil {
+		t[bucket] = map[string]*currencyTotal{}
 	}
-	err := r.Scan(append(dest, &b.revenue)...)
-	return b, err
+	ct := t[bucket][currency]
+	if ct == nil {
+		ct = &currencyTotal{byStatus: make([]int64, len(switchyard.OrderStatuses()))}
+		t[bucket][currency] = ct
+	}
+	return ct
+}
+
+// statusIndex is each status's place in OrderStatuses.
+var statusIndex = func() map[switchyard.OrderStatus]int {
+	m := map[switchyard.OrderStatus]int{}
+	for i, s := range switchyard.OrderStatuses() {
+		m[s] = i
+	}
+	return m
+}()
+
+// addOrders adds sign times n orders in status whose totals sum to sum
+// (numeric text).
+func (t bucketTotals) addOrders(bucket int, currency string, status switchyard.OrderStatus, n int64, sum string, sign int64) {
+	i, ok := statusIndex[status]
+	if !ok || bucket < 0 || bucket >= len(t) {
+		return
+	}
+	ct := t.at(bucket, currency)
+	ct.byStatus[i] += sign * n
+	if status.CountsAsRevenue() {
+		ct.revenue.addText(sum, sign)
+	}
+}
+
+// amount is an exact sum of numeric text, kept as a whole number of
+// billionths: totals have at most six decimals (switchyard.Decimal), and
+// integer additions need none of the normalizing a big.Rat does at every
+// step. Text with more decimals (only rows written by hand) is added exactly
+// through a big.Rat instead.
+type amount struct {
+	nanos big.Int
+	odd   *big.Rat
+}
+
+const nanoDigits = 9
+
+var nanoScale = big.NewInt(1_000_000_000)
+
+func (a *amount) addText(s string, sign int64) {
+	whole, frac, _ := strings.Cut(s, ".")
+	var v big.Int
+	if len(frac) > nanoDigits {
+		r := parseRat(s)
+		if sign < 0 {
+			r.Neg(r)
+		}
+		if a.odd == nil {
+			a.odd = new(big.Rat)
+		}
+		a.odd.Add(a.odd, r)
+		return
+	}
+	if _, ok := v.SetString(whole+frac+strings.Repeat("0", nanoDigits-len(frac)), 10); !ok {
+		return
+	}
+	if sign < 0 {
+		a.nanos.Sub(&a.nanos, &v)
+	} else {
+		a.nanos.Add(&a.nanos, &v)
+	}
+}
+
+func (a *amount) add(b *amount) {
+	a.nanos.Add(&a.nanos, &b.nanos)
+	if b.odd != nil {
+		if a.odd == nil {
+			a.odd = new(big.Rat)
+		}
+		a.odd.Add(a.odd, b.odd)
+	}
+}
+
+func (a *amount) rat() *big.Rat {
+	r := new(big.Rat).SetFrac(&a.nanos, nanoScale)
+	if a.odd != nil {
+		r.Add(r, a.odd)
+	}
+	return r
+}
+
+// decimal formats a with scale decimals, rounding half away from zero.
+func (a *amount) decimal(scale int) switchyard.Decimal {
+	if a.odd != nil || scale > nanoDigits {
+		return switchyard.DecimalFromRat(a.rat(), scale)
+	}
+	div := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(nanoDigits-scale)), nil)
+	q, r := new(big.Int).QuoRem(&a.nanos, div, new(big.Int))
+	if r.Sign() != 0 && new(big.Int).Abs(new(big.Int).Lsh(r, 1)).Cmp(div) >= 0 {
+		q.Add(q, big.NewInt(int64(a.nanos.Sign())))
+	}
+	neg := q.Sign() < 0
+	digits := new(big.Int).Abs(q).String()
+	if scale > 0 {
+		if len(digits) <= scale {
+			digits = strings.Repeat("0", scale-len(digits)+1) + digits
+		}
+		digits = digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
+	}
+	if neg {
+		digits = "-" + digits
+	}
+	return switchyard.Decimal(digits)
 }
 
 // statusColumns lists format once per status, in OrderStatuses order, with
 // %[1]s the status's column name in order_daily_stats (the status in lower
-// case) and %[2]s the status.
+// case).
 func statusColumns(format string) string {
 	var cols []string
 	for _, st := range switchyard.OrderStatuses() {
-		cols = append(cols, fmt.Sprintf(format, strings.ToLower(string(st)), st))
+		cols = append(cols, fmt.Sprintf(format, strings.ToLower(string(st))))
 	}
 	return strings.Join(cols, ", ")
 }
 
-// seriesRows reads what each bucket holds per currency, in one statement.
-func seriesRows(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, buckets []time.Time, scope scopeFunc) ([]bucketRow, error) {
-	if len(buckets) == 0 {
-		return nil, nil
-	}
-	var ps params
-	var sql string
+// orderGroup is a group of orders read directly: key is the bucket (hourly
+// series) or the cut (edges of the others).
+type orderGroup struct {
+	Key      int32
+	Currency string
+	Status   string
+	Orders   int64
+	Total    string
+}
+
+// readSeries adds what each bucket of q holds to totals. Hourly buckets are
+// grouped from the orders; the others from the daily rollups and, for edges
+// off a UTC midnight, the orders between edge and midnight. Orders are grouped
+// by status in SQL and sorted into buckets here: a grouping by status is far
+// cheaper for PostgreSQL than a filtered count per status.
+func readSeries(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, buckets []time.Time, scope scopeFunc, totals bucketTotals) error {
 	if q.Granularity == switchyard.GranularityHour {
-		sql = fmt.Sprintf(`SELECT width_bucket(o.created_at, %s::timestamptz[]) - 1, o.currency, count(*), %s,
-				coalesce(sum(o.total) FILTER (WHERE o.status = ANY(%s::text[])), 0)::text
+		var ps params
+		sql := fmt.Sprintf(`SELECT width_bucket(o.created_at, %s::timestamptz[]) - 1, o.currency, o.status, count(*), sum(o.total)::text
 			FROM orders o
 			WHERE o.created_at >= %s AND o.created_at < %s AND %s
-			GROUP BY 1, 2`,
-			ps.add(buckets), statusColumns("count(*) FILTER (WHERE o.status = '%[2]s')"), ps.add(revenueStatuses()), ps.add(q.Range.From), ps.add(q.Range.To), scope("o", &ps))
-	} else {
-		e := planEdges(q.Range, buckets)
-		sql = fmt.Sprintf(`WITH edge AS (
-				SELECT x.cut, x.sign, o.currency, count(*) AS orders, %[1]s,
-					coalesce(sum(o.total) FILTER (WHERE o.status = ANY(%[2]s::text[])), 0) AS revenue
-				FROM unnest(%[3]s::int[], %[4]s::int[], %[5]s::timestamptz[], %[6]s::timestamptz[]) AS x(cut, sign, lo, hi)
-				JOIN orders o ON o.created_at >= x.lo AND o.created_at < x.hi
-				WHERE %[7]s
-				GROUP BY x.cut, x.sign, o.currency
-			), pieces AS (
-				SELECT width_bucket(s.day, %[8]s::date[]) - 1 AS b, s.currency, s.orders, %[9]s, s.revenue
-				FROM order_daily_stats s
-				WHERE s.day >= %[10]s::date AND s.day < %[11]s::date AND %[12]s
-				UNION ALL
-				SELECT f.b, e.currency, f.sign * e.orders, %[13]s, f.sign * e.revenue
-				FROM edge e CROSS JOIN LATERAL (VALUES (e.cut - 1, e.sign), (e.cut, -e.sign)) AS f(b, sign)
-				WHERE f.b >= 0 AND f.b < %[14]d
-			)
-			SELECT b, currency, sum(orders)::bigint, %[15]s, sum(revenue)::text FROM pieces GROUP BY b, currency`,
-			statusColumns("count(*) FILTER (WHERE o.status = '%[2]s') AS %[1]s"), ps.add(revenueStatuses()),
-			ps.add(e.cuts), ps.add(e.signs), ps.add(e.lo), ps.add(e.hi), scope("o", &ps),
-			ps.add(e.anchors[:len(buckets)]), statusColumns("s.%[1]s"),
-			ps.add(e.anchors[0]), ps.add(e.anchors[len(buckets)]), scope("s", &ps),
-			statusColumns("f.sign * e.%[1]s"), len(buckets), statusColumns("sum(%[1]s)::bigint"))
+			GROUP BY 1, 2, 3`,
+			ps.add(buckets), ps.add(q.Range.From), ps.add(q.Range.To), scope("o", &ps))
+		groups, err := queryAll(ctx, tx, sql, ps, pgx.RowToStructByPos[orderGroup])
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			totals.addOrders(int(g.Key), g.Currency, switchyard.OrderStatus(g.Status), g.Orders, g.Total, 1)
+		}
+		return nil
 	}
-	return queryAll(ctx, tx, sql, ps, scanBucketRow)
+
+	e := planEdges(q.Range, buckets)
+	var ps params
+	sql := fmt.Sprintf(`SELECT width_bucket(s.day, %s::date[]) - 1, s.currency, %s, sum(s.revenue)::text
+		FROM order_daily_stats s
+		WHERE s.day >= %s::date AND s.day < %s::date AND %s
+		GROUP BY 1, 2`,
+		ps.add(e.anchors[:len(buckets)]), statusColumns("sum(s.%s)::bigint"),
+		ps.add(e.anchors[0]), ps.add(e.anchors[len(buckets)]), scope("s", &ps))
+	rows, err := tx.Query(ctx, sql, ps...)
+	if err != nil {
+		return err
+	}
+	n := len(switchyard.OrderStatuses())
+	counts := make([]int64, n)
+	for rows.Next() {
+		var (
+			bucket   int32
+			currency string
+			revenue  string
+		)
+		dest := []any{&bucket, &currency}
+		for i := range counts {
+			dest = append(dest, &counts[i])
+		}
+		if err := rows.Scan(append(dest, &revenue)...); err != nil {
+			rows.Close()
+			return err
+		}
+		ct := totals.at(int(bucket), currency)
+		for i, c := range counts {
+			ct.byStatus[i] += c
+		}
+		ct.revenue.addText(revenue, 1)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(e.cuts) == 0 {
+		return nil
+	}
+
+	// Each edge's orders count with its sign in the bucket before the cut
+	// and against the bucket after it.
+	ps = nil
+	sql = fmt.Sprintf(`SELECT x.cut, o.currency, o.status, count(*), sum(o.total)::text
+		FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS x(cut, lo, hi)
+		JOIN orders o ON o.created_at >= x.lo AND o.created_at < x.hi
+		WHERE %s
+		GROUP BY 1, 2, 3`,
+		ps.add(e.cuts), ps.add(e.lo), ps.add(e.hi), scope("o", &ps))
+	groups, err := queryAll(ctx, tx, sql, ps, pgx.RowToStructByPos[orderGroup])
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		sign := e.signs[g.Key]
+		status := switchyard.OrderStatus(g.Status)
+		totals.addOrders(int(g.Key)-1, g.Currency, status, g.Orders, g.Total, sign)
+		totals.addOrders(int(g.Key), g.Currency, status, g.Orders, g.Total, -sign)
+	}
+	return nil
 }
 
 // edges is how a DAY, WEEK or MONTH series reads its buckets: cut i is the
-// start of bucket i (the range's from for the first, its to at the end),
-// anchors[i] the UTC midnight nearest to it, and for each cut that is not a
-// midnight the orders between the two, signed: +1 when the cut is after its
-// anchor.
+// start of bucket i (the range's from for the first, its to at the end), and
+// anchors[i] the UTC midnight nearest to it. For each cut not on its
+// midnight, cuts lists it with the orders between the two, [lo, hi), and
+// signs[cut] is +1 when the cut is after its midnight, -1 when before.
 type edges struct {
 	anchors []time.Time // UTC midnights, as dates
 	cuts    []int32
-	signs   []int32
+	signs   []int64 // by cut
 	lo, hi  []time.Time
 }
 
 func planEdges(r switchyard.AnalyticsRange, buckets []time.Time) edges {
-	var e edges
 	n := len(buckets)
+	e := edges{signs: make([]int64, n+1)}
 	for i := 0; i <= n; i++ {
 		cut := r.To
 		switch {
@@ -237,80 +406,86 @@ func planEdges(r switchyard.AnalyticsRange, buckets []time.Time) edges {
 		e.anchors = append(e.anchors, day)
 		switch {
 		case cut.After(day):
-			e.cuts, e.signs, e.lo, e.hi = append(e.cuts, int32(i)), append(e.signs, 1), append(e.lo, day), append(e.hi, cut)
+			e.cuts, e.lo, e.hi = append(e.cuts, int32(i)), append(e.lo, day), append(e.hi, cut)
+			e.signs[i] = 1
 		case cut.Before(day):
-			e.cuts, e.signs, e.lo, e.hi = append(e.cuts, int32(i)), append(e.signs, -1), append(e.lo, cut), append(e.hi, day)
+			e.cuts, e.lo, e.hi = append(e.cuts, int32(i)), append(e.lo, cut), append(e.hi, day)
+			e.signs[i] = -1
 		}
 	}
 	return e
 }
 
-// summarize fills a's counts, money and series from the bucket rows.
-func summarize(a *switchyard.Analytics, q *switchyard.AnalyticsQuery, buckets []time.Time, rows []bucketRow) {
+// summarize fills a's counts, money and series from the bucket totals.
+func summarize(a *switchyard.Analytics, q *switchyard.AnalyticsQuery, buckets []time.Time, totals bucketTotals) {
 	statuses := switchyard.OrderStatuses()
 	byStatus := make([]int64, len(statuses))
-	type currencyTotals struct {
+	type currencySum struct {
 		orders, revenueOrders int64
-		revenue               *big.Rat
+		revenue               amount
 	}
-	currencies := map[string]*currencyTotals{}
-	type bucketTotals struct {
-		orders  int64
-		revenue map[string]string
-	}
-	series := make([]bucketTotals, len(buckets))
-	for _, r := range rows {
-		ct := currencies[r.currency]
-		if ct == nil {
-			ct = &currencyTotals{revenue: new(big.Rat)}
-			currencies[r.currency] = ct
-		}
-		ct.orders += r.orders
-		for i, n := range r.byStatus {
-			byStatus[i] += n
-			if statuses[i].CountsAsRevenue() {
-				ct.revenueOrders += n
+	currencies := map[string]*currencySum{}
+	bucketOrders := make([]int64, len(buckets))
+	for b, m := range totals {
+		for code, ct := range m {
+			cs := currencies[code]
+			if cs == nil {
+				cs = &currencySum{}
+				currencies[code] = cs
 			}
+			for i, n := range ct.byStatus {
+				byStatus[i] += n
+				cs.orders += n
+				bucketOrders[b] += n
+				if statuses[i].CountsAsRevenue() {
+					cs.revenueOrders += n
+				}
+			}
+			cs.revenue.add(&ct.revenue)
 		}
-		ct.revenue.Add(ct.revenue, parseRat(r.revenue))
-		b := &series[r.bucket]
-		b.orders += r.orders
-		if b.revenue == nil {
-			b.revenue = map[string]string{}
-		}
-		b.revenue[r.currency] = r.revenue
 	}
 
-	// Rows of a day whose orders all moved elsewhere sum to zero orders; such
+	// Rows of a day whose orders all moved elsewhere hold zero orders; such
 	// a currency is not a currency of the range.
 	var codes []string
-	for code, ct := range currencies {
-		if ct.orders > 0 {
+	for code, cs := range currencies {
+		if cs.orders > 0 {
 			codes = append(codes, code)
 		}
 	}
 	slices.Sort(codes)
 
 	a.Revenue, a.AverageOrderValue = []switchyard.Money{}, []switchyard.Money{}
-	for _, code := range codes {
-		ct := currencies[code]
-		scale := moneyScale(code, ct.revenue)
-		a.OrderCount += int(ct.orders)
-		a.RevenueOrderCount += int(ct.revenueOrders)
-		a.Revenue = append(a.Revenue, switchyard.Money{Amount: switchyard.DecimalFromRat(ct.revenue, scale), Currency: code})
-		if ct.revenueOrders > 0 {
-			avg := new(big.Rat).Quo(ct.revenue, new(big.Rat).SetInt64(ct.revenueOrders))
-			a.AverageOrderValue = append(a.AverageOrderValue, switchyard.Money{Amount: switchyard.DecimalFromRat(avg, scale), Currency: code})
+	scales := make([]int, len(codes))
+	for j, code := range codes {
+		cs := currencies[code]
+		total := cs.revenue.rat()
+		scales[j] = moneyScale(code, total)
+		a.OrderCount += int(cs.orders)
+		a.RevenueOrderCount += int(cs.revenueOrders)
+		a.Revenue = append(a.Revenue, switchyard.Money{Amount: cs.revenue.decimal(scales[j]), Currency: code})
+		if cs.revenueOrders > 0 {
+			avg := new(big.Rat).Quo(total, new(big.Rat).SetInt64(cs.revenueOrders))
+			a.AverageOrderValue = append(a.AverageOrderValue, switchyard.Money{Amount: switchyard.DecimalFromRat(avg, scales[j]), Currency: code})
 		}
 	}
 	for i, st := range statuses {
 		a.OrdersByStatus = append(a.OrdersByStatus, switchyard.OrderStatusCount{Status: st, Count: int(byStatus[i])})
 	}
 	a.Series = make([]switchyard.AnalyticsBucket, len(buckets))
+	var zero amount
 	for i, start := range buckets {
-		b := switchyard.AnalyticsBucket{Start: start, End: q.BucketEnd(start), OrderCount: int(series[i].orders), Revenue: make([]switchyard.Money, len(codes))}
+		end := q.BucketEnd(start)
+		if i+1 < len(buckets) {
+			end = buckets[i+1]
+		}
+		b := switchyard.AnalyticsBucket{Start: start, End: end, OrderCount: int(bucketOrders[i]), Revenue: make([]switchyard.Money, len(codes))}
 		for j, code := range codes {
-			b.Revenue[j] = money(series[i].revenue[code], code)
+			rev := &zero
+			if ct := totals[i][code]; ct != nil {
+				rev = &ct.revenue
+			}
+			b.Revenue[j] = switchyard.Money{Amount: rev.decimal(scales[j]), Currency: code}
 		}
 		a.Series[i] = b
 	}
@@ -398,14 +573,13 @@ type customerRow struct {
 	Revenue  *string
 }
 
-func (t topTuning) topCustomers(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, projects []string, all bool, rangeOrders int) ([]switchyard.TopCustomer, error) {
+func (t topTuning) topCustomers(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, projects []string, scope scopeFunc, all bool, rangeOrders int) ([]switchyard.TopCustomer, error) {
 	if rangeOrders > t.rawOrders {
-		top, done, err := t.topByBounds(ctx, tx, q, projects, all)
+		top, done, err := t.topByBounds(ctx, tx, q, projects, scope, all)
 		if err != nil || done {
 			return top, err
 		}
 	}
-	scope := projectScope(projects)
 	var ps params
 	rev := ps.add(revenueStatuses())
 	sql := fmt.Sprintf(`WITH ranked AS (
@@ -428,7 +602,7 @@ func (t topTuning) topCustomers(ctx context.Context, tx pgx.Tx, q *switchyard.An
 // topByBounds finds the top customers from their upper bounds; done is false
 // when the candidates ran out before the list was certain. all says that
 // projects are every project there is.
-func (t topTuning) topByBounds(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, projects []string, all bool) ([]switchyard.TopCustomer, bool, error) {
+func (t topTuning) topByBounds(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, projects []string, scope scopeFunc, all bool) ([]switchyard.TopCustomer, bool, error) {
 	var sql string
 	args := []any{projects}
 	switch {
@@ -464,14 +638,15 @@ func (t topTuning) topByBounds(ctx context.Context, tx pgx.Tx, q *switchyard.Ana
 		}
 		// One customer at a time, through the customer's index: their
 		// orders are few, wherever they fall in the range.
-		got, err := queryAll(ctx, tx, `SELECT c.id::text, o.currency, count(*), (sum(o.total) FILTER (WHERE o.status = ANY($1::text[])))::text
-			FROM unnest($2::uuid[]) AS c(id)
+		var ps params
+		sql := fmt.Sprintf(`SELECT c.id::text, o.currency, count(*), (sum(o.total) FILTER (WHERE o.status = ANY(%s::text[])))::text
+			FROM unnest(%s::uuid[]) AS c(id)
 			JOIN LATERAL (
 				SELECT o.currency, o.status, o.total FROM orders o
-				WHERE o.customer_id = c.id AND o.created_at >= $3 AND o.created_at < $4 AND o.project_id = ANY($5::uuid[])
+				WHERE o.customer_id = c.id AND o.created_at >= %s AND o.created_at < %s AND %s
 			) o ON true
-			GROUP BY c.id, o.currency`,
-			[]any{revenueStatuses(), ids, q.Range.From, q.Range.To, projects}, pgx.RowToStructByPos[customerRow])
+			GROUP BY c.id, o.currency`, ps.add(revenueStatuses()), ps.add(ids), ps.add(q.Range.From), ps.add(q.Range.To), scope("o", &ps))
+		got, err := queryAll(ctx, tx, sql, ps, pgx.RowToStructByPos[customerRow])
 		if err != nil {
 			return nil, false, err
 		}

@@ -657,3 +657,50 @@ func TestAnalyticsEmptyBucketsAndEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestAmount: the fixed-point sums agree with exact rationals, rounding half
+// away from zero, for both signs and for text with more decimals than the
+// fast path keeps.
+func TestAmount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 500; trial++ {
+		var a amount
+		want := new(big.Rat)
+		for i := 0; i < 1+rng.IntN(20); i++ {
+			scale := rng.IntN(8)
+			if rng.IntN(50) == 0 {
+				scale = 10 + rng.IntN(3)
+			}
+			text := string(switchyard.DecimalFromRat(big.NewRat(rng.Int64N(2_000_000_000)-500_000_000, int64(math.Pow10(rng.IntN(4)))), scale))
+			sign := int64(1)
+			if rng.IntN(3) == 0 {
+				sign = -1
+			}
+			a.addText(text, sign)
+			r, _ := new(big.Rat).SetString(text)
+			if sign < 0 {
+				r.Neg(r)
+			}
+			want.Add(want, r)
+		}
+		for _, scale := range []int{0, 2, 3, 6} {
+			if got, w := a.decimal(scale), switchyard.DecimalFromRat(want, scale); got != w {
+				t.Fatalf("trial %d: decimal(%d) = %s, want %s (exact %s)", trial, scale, got, w, want.RatString())
+			}
+		}
+		if a.rat().Cmp(want) != 0 {
+			t.Fatalf("rat = %s, want %s", a.rat().RatString(), want.RatString())
+		}
+	}
+	for _, c := range []struct {
+		in    string
+		scale int
+		want  switchyard.Decimal
+	}{{"0.005", 2, "0.01"}, {"-0.005", 2, "-0.01"}, {"0.004", 2, "0.00"}, {"-0.004", 2, "0.00"}, {"12.5", 0, "13"}, {"-12.5", 0, "-13"}, {"0", 3, "0.000"}, {"1234567890123.123456", 2, "1234567890123.12"}} {
+		var a amount
+		a.addText(c.in, 1)
+		if got := a.decimal(c.scale); got != c.want {
+			t.Errorf("%s at %d = %s, want %s", c.in, c.scale, got, c.want)
+		}
+	}
+}
