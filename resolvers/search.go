@@ -208,7 +208,7 @@ func (r *queryResolver) searchViewer(ctx context.Context, c *switchyard.Caller) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if r.Integrations == nil {
+	if r.Resolver.Integrations == nil {
 		// Hits could not be loaded: leave the type out rather than fail.
 		return v, []switchyard.SearchType{switchyard.SearchUser, switchyard.SearchProject, switchyard.SearchOrder}, nil
 	}
