@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -189,45 +190,75 @@ func (t bucketTotals) addOrders(bucket int, currency string, status switchyard.O
 }
 
 // amount is an exact sum of numeric text, kept as a whole number of
-// billionths: totals have at most six decimals (switchyard.Decimal), and
-// integer additions need none of the normalizing a big.Rat does at every
-// step. Text with more decimals (only rows written by hand) is added exactly
-// through a big.Rat instead.
+// millionths (totals have at most six decimals, see switchyard.Decimal) in an
+// int64 while it fits and a big.Int beyond: integer additions need none of
+// the normalizing a big.Rat does at every step. Text with more decimals (only
+// rows written by hand) is added exactly through a big.Rat instead.
 type amount struct {
-	nanos big.Int
-	odd   *big.Rat
+	micros int64
+	big    *big.Int
+	odd    *big.Rat
 }
 
-const nanoDigits = 9
+const microDigits = 6
 
-var nanoScale = big.NewInt(1_000_000_000)
+var (
+	microScale = big.NewInt(1_000_000)
+	pow10      = [...]int64{1, 10, 100, 1_000, 10_000, 100_000, 1_000_000}
+)
 
 func (a *amount) addText(s string, sign int64) {
 	whole, frac, _ := strings.Cut(s, ".")
-	var v big.Int
-	if len(frac) > nanoDigits {
-		r := parseRat(s)
-		if sign < 0 {
-			r.Neg(r)
+	neg := strings.HasPrefix(whole, "-")
+	whole = strings.TrimPrefix(whole, "-")
+	if len(frac) <= microDigits && len(whole) <= 12 {
+		var v int64
+		for _, c := range whole {
+			v = v*10 + int64(c-'0')
 		}
-		if a.odd == nil {
-			a.odd = new(big.Rat)
+		var f int64
+		for _, c := range frac {
+			f = f*10 + int64(c-'0')
 		}
-		a.odd.Add(a.odd, r)
+		v = v*pow10[microDigits] + f*pow10[microDigits-len(frac)]
+		if neg != (sign < 0) {
+			v = -v
+		}
+		a.addMicros(v)
 		return
 	}
-	if _, ok := v.SetString(whole+frac+strings.Repeat("0", nanoDigits-len(frac)), 10); !ok {
-		return
-	}
+	r := parseRat(s)
 	if sign < 0 {
-		a.nanos.Sub(&a.nanos, &v)
-	} else {
-		a.nanos.Add(&a.nanos, &v)
+		r.Neg(r)
 	}
+	if a.odd == nil {
+		a.odd = new(big.Rat)
+	}
+	a.odd.Add(a.odd, r)
+}
+
+// addMicros adds v, moving to the big.Int when the int64 would overflow.
+func (a *amount) addMicros(v int64) {
+	if a.big == nil {
+		if s := a.micros + v; (v >= 0) == (s >= a.micros) {
+			a.micros = s
+			return
+		}
+		a.big = big.NewInt(a.micros)
+		a.micros = 0
+	}
+	a.big.Add(a.big, big.NewInt(v))
 }
 
 func (a *amount) add(b *amount) {
-	a.nanos.Add(&a.nanos, &b.nanos)
+	if b.big != nil {
+		if a.big == nil {
+			a.big = big.NewInt(a.micros)
+			a.micros = 0
+		}
+		a.big.Add(a.big, b.big)
+	}
+	a.addMicros(b.micros)
 	if b.odd != nil {
 		if a.odd == nil {
 			a.odd = new(big.Rat)
@@ -236,8 +267,16 @@ func (a *amount) add(b *amount) {
 	}
 }
 
+// whole returns the micros as a big.Int.
+func (a *amount) whole() *big.Int {
+	if a.big != nil {
+		return new(big.Int).Add(a.big, big.NewInt(a.micros))
+	}
+	return big.NewInt(a.micros)
+}
+
 func (a *amount) rat() *big.Rat {
-	r := new(big.Rat).SetFrac(&a.nanos, nanoScale)
+	r := new(big.Rat).SetFrac(a.whole(), microScale)
 	if a.odd != nil {
 		r.Add(r, a.odd)
 	}
@@ -246,26 +285,36 @@ func (a *amount) rat() *big.Rat {
 
 // decimal formats a with scale decimals, rounding half away from zero.
 func (a *amount) decimal(scale int) switchyard.Decimal {
-	if a.odd != nil || scale > nanoDigits {
+	if a.odd != nil || a.big != nil || scale > microDigits {
 		return switchyard.DecimalFromRat(a.rat(), scale)
 	}
-	div := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(nanoDigits-scale)), nil)
-	q, r := new(big.Int).QuoRem(&a.nanos, div, new(big.Int))
-	if r.Sign() != 0 && new(big.Int).Abs(new(big.Int).Lsh(r, 1)).Cmp(div) >= 0 {
-		q.Add(q, big.NewInt(int64(a.nanos.Sign())))
+	div := pow10[microDigits-scale]
+	q, r := a.micros/div, a.micros%div
+	if 2*abs(r) >= div {
+		if a.micros < 0 {
+			q--
+		} else {
+			q++
+		}
 	}
-	neg := q.Sign() < 0
-	digits := new(big.Int).Abs(q).String()
+	digits := strconv.FormatInt(abs(q), 10)
 	if scale > 0 {
 		if len(digits) <= scale {
 			digits = strings.Repeat("0", scale-len(digits)+1) + digits
 		}
 		digits = digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
 	}
-	if neg {
+	if q < 0 {
 		digits = "-" + digits
 	}
 	return switchyard.Decimal(digits)
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // statusColumns lists format once per status, in OrderStatuses order, with
@@ -279,14 +328,28 @@ func statusColumns(format string) string {
 	return strings.Join(cols, ", ")
 }
 
-// orderGroup is a group of orders read directly: key is the bucket (hourly
-// series) or the cut (edges of the others).
-type orderGroup struct {
-	Key      int32
-	Currency string
-	Status   string
-	Orders   int64
-	Total    string
+// orderGroups reads groups of orders: a key (the bucket of an hourly series,
+// the cut of an edge), currency, status, count and sum of totals, and hands
+// each to add.
+func orderGroups(ctx context.Context, tx pgx.Tx, sql string, ps params, add func(key int, currency string, status switchyard.OrderStatus, n int64, sum string)) error {
+	rows, err := tx.Query(ctx, sql, ps...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		key              int32
+		currency, status string
+		n                int64
+		sum              string
+	)
+	for rows.Next() {
+		if err := rows.Scan(&key, &currency, &status, &n, &sum); err != nil {
+			return err
+		}
+		add(int(key), currency, switchyard.OrderStatus(status), n, sum)
+	}
+	return rows.Err()
 }
 
 // readSeries adds what each bucket of q holds to totals. Hourly buckets are
@@ -302,14 +365,9 @@ func readSeries(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, bu
 			WHERE o.created_at >= %s AND o.created_at < %s AND %s
 			GROUP BY 1, 2, 3`,
 			ps.add(buckets), ps.add(q.Range.From), ps.add(q.Range.To), scope("o", &ps))
-		groups, err := queryAll(ctx, tx, sql, ps, pgx.RowToStructByPos[orderGroup])
-		if err != nil {
-			return err
-		}
-		for _, g := range groups {
-			totals.addOrders(int(g.Key), g.Currency, switchyard.OrderStatus(g.Status), g.Orders, g.Total, 1)
-		}
-		return nil
+		return orderGroups(ctx, tx, sql, ps, func(bucket int, currency string, status switchyard.OrderStatus, n int64, sum string) {
+			totals.addOrders(bucket, currency, status, n, sum, 1)
+		})
 	}
 
 	e := planEdges(q.Range, buckets)
@@ -362,17 +420,10 @@ func readSeries(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, bu
 		WHERE %s
 		GROUP BY 1, 2, 3`,
 		ps.add(e.cuts), ps.add(e.lo), ps.add(e.hi), scope("o", &ps))
-	groups, err := queryAll(ctx, tx, sql, ps, pgx.RowToStructByPos[orderGroup])
-	if err != nil {
-		return err
-	}
-	for _, g := range groups {
-		sign := e.signs[g.Key]
-		status := switchyard.OrderStatus(g.Status)
-		totals.addOrders(int(g.Key)-1, g.Currency, status, g.Orders, g.Total, sign)
-		totals.addOrders(int(g.Key), g.Currency, status, g.Orders, g.Total, -sign)
-	}
-	return nil
+	return orderGroups(ctx, tx, sql, ps, func(cut int, currency string, status switchyard.OrderStatus, n int64, sum string) {
+		totals.addOrders(cut-1, currency, status, n, sum, e.signs[cut])
+		totals.addOrders(cut, currency, status, n, sum, -e.signs[cut])
+	})
 }
 
 // edges is how a DAY, WEEK or MONTH series reads its buckets: cut i is the
