@@ -717,3 +717,61 @@ func TestAmount(t *testing.T) {
 		}
 	}
 }
+
+// TestAnalyticsRollupsUnderConcurrentWrites: orders created, moved along
+// their lifecycle and shipped from several connections at once, in the same
+// projects, days and currencies, leave the rollups equal to the orders, with
+// no deadlock.
+func TestAnalyticsRollupsUnderConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	w := newAnalyticsWorld(t)
+	ctx := adminCtx(context.Background())
+	const workers, perWorker = 6, 15
+	errs := make(chan error, workers)
+	for i := 0; i < workers; i++ {
+		go func(i int) {
+			rng := rand.New(rand.NewPCG(uint64(i), 99))
+			for j := 0; j < perWorker; j++ {
+				p := []*switchyard.Project{w.Project, w.Project2}[rng.IntN(2)]
+				cur := []string{"USD", "EUR"}[rng.IntN(2)]
+				o, err := w.Orders.CreateOrder(ctx, switchyard.OrderCreate{ProjectID: p.ID, CustomerID: &w.customers[rng.IntN(len(w.customers))].ID, Currency: cur,
+					Items: []switchyard.OrderItemInput{{SKU: "S", Name: "S", Quantity: 1 + rng.IntN(3), UnitPrice: "10.25"}}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if rng.IntN(3) > 0 {
+					if _, err := w.Orders.UpdateOrderStatus(ctx, o.ID, switchyard.OrderPaid, nil); err != nil {
+						errs <- err
+						return
+					}
+					if rng.IntN(2) == 0 {
+						if _, err := w.Orders.SetOrderShipment(ctx, o.ID, switchyard.Shipment{Carrier: "DHL", TrackingNumber: "1"}); err != nil {
+							errs <- err
+							return
+						}
+					}
+				} else if _, err := w.Orders.CancelOrder(ctx, o.ID, nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}(i)
+	}
+	for i := 0; i < workers; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkRollups(t, w.DB)
+	q := switchyard.AnalyticsQuery{Range: switchyard.AnalyticsRange{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)}, TimeZone: "Asia/Kolkata"}
+	got, err := w.Analytics.Analytics(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OrderCount != workers*perWorker {
+		t.Fatalf("%d orders, want %d", got.OrderCount, workers*perWorker)
+	}
+	compareAnalytics(t, "after concurrent writes", got, w.truth(t, w.allProjects, q))
+}
