@@ -69,8 +69,9 @@ func projectScope(ids []string) scopeFunc {
 
 // analysedProjects returns the ids of the projects an analytics query covers:
 // the one asked for if c may read it (readable is false when not), else every
-// project c reads. A member's are the projects they own or belong to, not those they
-// only ordered in: a customer's orders are not their business's numbers.
+// project c reads. A member's are the projects they own or belong to, not
+// those they only ordered in: a customer's orders are not their business's
+// numbers.
 func analysedProjects(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, projectID *string) (ids []string, readable bool, err error) {
 	var ps params
 	cond := canReadProject(c, "p", &ps)
@@ -211,16 +212,7 @@ func (a *amount) addText(s string, sign int64) {
 	whole, frac, _ := strings.Cut(s, ".")
 	neg := strings.HasPrefix(whole, "-")
 	whole = strings.TrimPrefix(whole, "-")
-	if len(frac) <= microDigits && len(whole) <= 12 {
-		var v int64
-		for _, c := range whole {
-			v = v*10 + int64(c-'0')
-		}
-		var f int64
-		for _, c := range frac {
-			f = f*10 + int64(c-'0')
-		}
-		v = v*pow10[microDigits] + f*pow10[microDigits-len(frac)]
+	if v, ok := parseMicros(whole, frac); ok {
 		if neg != (sign < 0) {
 			v = -v
 		}
@@ -235,6 +227,28 @@ func (a *amount) addText(s string, sign int64) {
 		a.odd = new(big.Rat)
 	}
 	a.odd.Add(a.odd, r)
+}
+
+// parseMicros reads the digits of a number's whole and fraction parts as
+// millionths, when they fit an int64 without rounding.
+func parseMicros(whole, frac string) (int64, bool) {
+	if len(frac) > microDigits || len(whole) > 12 {
+		return 0, false
+	}
+	var v, f int64
+	for _, c := range whole {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	for _, c := range frac {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		f = f*10 + int64(c-'0')
+	}
+	return v*pow10[microDigits] + f*pow10[microDigits-len(frac)], true
 }
 
 // addMicros adds v, moving to the big.Int when the int64 would overflow.
@@ -352,13 +366,18 @@ func orderGroups(ctx context.Context, tx pgx.Tx, sql string, ps params, add func
 	return rows.Err()
 }
 
+// rawSeriesSpan is the range below which a series is grouped from the orders
+// whatever its granularity.
+const rawSeriesSpan = 72 * time.Hour
+
 // readSeries adds what each bucket of q holds to totals. Hourly buckets are
 // grouped from the orders; the others from the daily rollups and, for edges
 // off a UTC midnight, the orders between edge and midnight. Orders are grouped
 // by status in SQL and sorted into buckets here: a grouping by status is far
 // cheaper for PostgreSQL than a filtered count per status.
 func readSeries(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, buckets []time.Time, scope scopeFunc, totals bucketTotals) error {
-	if q.Granularity == switchyard.GranularityHour {
+	// A range of a few days holds fewer orders than its edges would read.
+	if q.Granularity == switchyard.GranularityHour || q.Range.To.Sub(q.Range.From) < rawSeriesSpan {
 		var ps params
 		sql := fmt.Sprintf(`SELECT width_bucket(o.created_at, %s::timestamptz[]) - 1, o.currency, o.status, count(*), sum(o.total)::text
 			FROM orders o
