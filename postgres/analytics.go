@@ -25,8 +25,9 @@ import (
 // is F(e) - F(s): the days from m(s) to m(e), plus the edge of e, minus the
 // edge of s. In UTC every edge is a midnight and only the range's own ends
 // read orders; in Berlin each edge reads the hour between 23:00 and midnight
-// UTC. Hourly buckets read the orders directly: a day's rollup cannot split
-// them.
+// UTC. Hourly buckets read the orders directly, since a day's rollup cannot
+// split them, and so do ranges of a few days, which hold fewer orders than
+// their edges would read.
 //
 // All statements of one call run in one read-only REPEATABLE READ
 // transaction, so the rollups and the orders are read at the same instant and
