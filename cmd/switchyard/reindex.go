@@ -192,7 +192,9 @@ func progressLine(p search.RebuildProgress) string {
 	}
 	line := fmt.Sprintf("[%s] %3.0f%% %s/%s %s", bar, frac*100, withCommas(p.Done), withCommas(p.Total), what)
 	doneHere := p.Done - p.ResumedFrom
-	if secs := p.Elapsed.Seconds(); secs > 0.5 && doneHere > 0 {
+	// The rate needs half a second of work to mean anything while running;
+	// the last line always has it, as the run's summary.
+	if secs := p.Elapsed.Seconds(); (secs > 0.5 || (p.Phase == "done" && secs > 0)) && doneHere > 0 {
 		rate := float64(doneHere) / secs
 		line += fmt.Sprintf("  %s/s", withCommas(int(rate)))
 		if p.Phase == "scan" && p.Total > p.Done {
