@@ -188,6 +188,7 @@ func rebuildFull(ctx context.Context, index switchyard.SearchIndex, source switc
 		}
 	}
 	res := &RebuildResult{Resumed: resumed}
+	resumedFrom := cp.documents()
 	save := func(ctx context.Context) error { return r.SetCheckpoint(ctx, cp.String()) }
 	if err := fill(ctx, r, source, cp, rebuildOrder, save, opts, false, began); err != nil {
 		return nil, err
@@ -220,10 +221,10 @@ func rebuildFull(ctx context.Context, index switchyard.SearchIndex, source switc
 		if err := save(ctx); err != nil {
 			return nil, err
 		}
-		report(RebuildProgress{Phase: "catch-up", Done: cp.documents(), Events: events})
+		report(RebuildProgress{Phase: "catch-up", Done: cp.documents(), ResumedFrom: resumedFrom, Events: events})
 	}
 
-	report(RebuildProgress{Phase: "swap", Done: cp.documents(), Events: events})
+	report(RebuildProgress{Phase: "swap", Done: cp.documents(), ResumedFrom: resumedFrom, Events: events})
 	if err := r.Commit(ctx); err != nil {
 		return nil, err
 	}
@@ -236,7 +237,7 @@ func rebuildFull(ctx context.Context, index switchyard.SearchIndex, source switc
 		return nil, fmt.Errorf("search: the new index is live, but the indexer's cursor could not be rewound to %d (run reindex again): %w", cp.Replayed, err)
 	}
 	res.Documents, res.Seq, res.Elapsed = cp.documents(), cp.Replayed, time.Since(began)
-	report(RebuildProgress{Phase: "done", Done: res.Documents, Events: events})
+	report(RebuildProgress{Phase: "done", Done: res.Documents, ResumedFrom: resumedFrom, Events: events})
 	return res, nil
 }
 
