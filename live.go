@@ -137,6 +137,12 @@ type Subscription interface {
 	// context ended, or an error such as a slow consumer's, whose message
 	// names the last cursor delivered so the client can resume.
 	Err() error
+	// Notify has the stream call f whenever it queues an event on Events or
+	// closes it, and once at once for what it queued before. A reader can
+	// then drain Events when told instead of parking a goroutine on it for
+	// the life of an idle stream. f runs on the goroutine that delivers and
+	// must return at once; call Notify at most once.
+	Notify(f func())
 }
 
 // EventStream opens live event streams for callers.

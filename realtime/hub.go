@@ -357,6 +357,7 @@ func (h *Hub) deliver(en *viewerEntry, e *switchyard.Event) {
 		}
 		s.ch <- e
 		s.last.Store(e.Seq)
+		s.wake()
 	}
 }
 
@@ -535,9 +536,29 @@ type subscription struct {
 	quit    chan struct{}
 	stopCtx func() bool
 	expiry  *time.Timer
+	notify  atomic.Pointer[func()]
 }
 
 func (s *subscription) Events() <-chan *switchyard.Event { return s.ch }
+
+func (s *subscription) Notify(f func()) {
+	s.notify.Store(&f)
+	f()
+}
+
+// wake tells the reader that ch has an event or was closed.
+func (s *subscription) wake() {
+	if f := s.notify.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// closeQueue closes ch behind the events in it: the reader gets them, then
+// the end.
+func (s *subscription) closeQueue() {
+	close(s.ch)
+	s.wake()
+}
 
 func (s *subscription) Err() error {
 	s.h.mu.Lock()
@@ -629,7 +650,7 @@ func (h *Hub) Subscribe(ctx context.Context, f switchyard.EventFilter) (switchya
 	if replaying {
 		go h.replay(ctx, s, first, f.After)
 	} else if endedEarly {
-		close(s.ch) // ended before its replay began; that goroutine's job falls here
+		s.closeQueue() // ended before its replay began; that goroutine's job falls here
 	}
 	return s, nil
 }
@@ -723,7 +744,7 @@ func (h *Hub) endLocked(s *subscription, err error) {
 		s.expiry.Stop()
 	}
 	if s.live {
-		close(s.ch)
+		s.closeQueue()
 	} else {
 		close(s.quit)
 	}
@@ -754,7 +775,7 @@ func (h *Hub) replay(ctx context.Context, s *subscription, pending []*switchyard
 		h.mu.Lock()
 		if s.ended {
 			h.mu.Unlock()
-			close(s.ch)
+			s.closeQueue()
 			return
 		}
 		pos := h.last
@@ -786,7 +807,7 @@ func (h *Hub) replay(ctx context.Context, s *subscription, pending []*switchyard
 					h.end(s, replayError(err))
 				}
 				<-s.quit
-				close(s.ch)
+				s.closeQueue()
 				return
 			}
 			if len(events) == 0 {
@@ -805,8 +826,9 @@ func (h *Hub) replay(ctx context.Context, s *subscription, pending []*switchyard
 				select {
 				case s.ch <- e:
 					s.last.Store(e.Seq)
+					s.wake()
 				case <-s.quit:
-					close(s.ch)
+					s.closeQueue()
 					return
 				}
 			}

@@ -3,6 +3,8 @@ package resolvers
 import (
 	"context"
 	"sync"
+
+	"github.com/switchyard/switchyard"
 )
 
 // Stream is what a subscription tells the transport that carries it beyond
@@ -24,12 +26,17 @@ import (
 // Why it ended: gqlgen ends a subscription when its channel closes and has no
 // way to carry an error then, so the adapter records it here before closing
 // the channel, and the transport reads it after the last response.
+//
+// A transport may instead read the EventStream subscription itself (Detach):
+// then it needs neither, and no goroutine waits on an idle stream.
 type Stream struct {
 	resumeAfter string
+	detach      bool
 
-	mu      sync.Mutex
-	cursors []string
-	err     error
+	mu       sync.Mutex
+	cursors  []string
+	err      error
+	detached switchyard.Subscription
 }
 
 type streamKey struct{}
@@ -98,4 +105,31 @@ func (s *Stream) resume() string {
 		return ""
 	}
 	return s.resumeAfter
+}
+
+// Detach asks the operation's subscription resolver, which has not run yet,
+// to hand its EventStream subscription over (Detached) instead of adapting
+// it to a channel. The transport then reads the subscription itself and has
+// each event executed with WithEvent, once for every subscriber of the same
+// operation: gqlgen's channel model costs a goroutine per subscription and
+// an execution per subscriber and event.
+func (s *Stream) Detach() { s.detach = true }
+
+// Detached returns the subscription the resolver handed over, nil when the
+// operation opened none (it failed, or it is no subscription).
+func (s *Stream) Detached() switchyard.Subscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.detached
+}
+
+type eventKey struct{}
+
+// WithEvent returns ctx in which the operation's subscription field yields
+// e once, as it would have yielded it from its stream, and ends: how a
+// transport that reads a detached subscription turns an event into a
+// response. Nothing is checked or subscribed on that path; the checks ran
+// when the subscription opened and the EventStream checks each event.
+func WithEvent(ctx context.Context, e *switchyard.Event) context.Context {
+	return context.WithValue(ctx, eventKey{}, e)
 }

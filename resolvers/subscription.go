@@ -23,6 +23,9 @@ var (
 )
 
 func (r *subscriptionResolver) OrderUpdated(ctx context.Context, id string) (<-chan *graph.OrderEvent, error) {
+	if ch, ok, err := yieldEvent(ctx, orderEventCache.get); ok {
+		return ch, err
+	}
 	if _, err := switchyard.RequireCaller(ctx); err != nil {
 		return nil, err
 	}
@@ -41,6 +44,9 @@ func (r *subscriptionResolver) OrderUpdated(ctx context.Context, id string) (<-c
 }
 
 func (r *subscriptionResolver) OrderEvents(ctx context.Context, projectID *string, after *string) (<-chan *graph.OrderEvent, error) {
+	if ch, ok, err := yieldEvent(ctx, orderEventCache.get); ok {
+		return ch, err
+	}
 	if _, err := switchyard.RequireCaller(ctx); err != nil {
 		return nil, err
 	}
@@ -56,6 +62,9 @@ func (r *subscriptionResolver) OrderEvents(ctx context.Context, projectID *strin
 }
 
 func (r *subscriptionResolver) NotificationCreated(ctx context.Context, after *string) (<-chan *switchyard.Notification, error) {
+	if ch, ok, err := yieldEvent(ctx, decodeData[switchyard.Notification]); ok {
+		return ch, err
+	}
 	if _, err := switchyard.RequireCaller(ctx); err != nil {
 		return nil, err
 	}
@@ -70,6 +79,9 @@ func (r *subscriptionResolver) NotificationCreated(ctx context.Context, after *s
 }
 
 func (r *subscriptionResolver) ProjectUpdated(ctx context.Context, id string) (<-chan *switchyard.Project, error) {
+	if ch, ok, err := yieldEvent(ctx, decodeData[switchyard.Project]); ok {
+		return ch, err
+	}
 	if _, err := switchyard.RequireCaller(ctx); err != nil {
 		return nil, err
 	}
@@ -128,8 +140,34 @@ func subscribe[T any](ctx context.Context, r *Resolver, f switchyard.EventFilter
 		return nil, err
 	}
 	out := make(chan T)
+	if st := streamFrom(ctx); st != nil && st.detach {
+		// The transport reads sub itself; the closed channel ends gqlgen's
+		// part of the operation.
+		st.mu.Lock()
+		st.detached = sub
+		st.mu.Unlock()
+		close(out)
+		return out, nil
+	}
 	go pump(ctx, caller, f.After, sub, streamFrom(ctx), convert, out)
 	return out, nil
+}
+
+// yieldEvent answers an execution of one event (WithEvent) with a channel
+// holding its payload; ok is false outside one.
+func yieldEvent[T any](ctx context.Context, convert func(*switchyard.Event) (T, error)) (_ <-chan T, ok bool, _ error) {
+	e, ok := ctx.Value(eventKey{}).(*switchyard.Event)
+	if !ok {
+		return nil, false, nil
+	}
+	v, err := convert(e)
+	if err != nil {
+		return nil, true, fmt.Errorf("resolvers: decode event %d (%s): %w", e.Seq, e.Type, err)
+	}
+	ch := make(chan T, 1)
+	ch <- v
+	close(ch)
+	return ch, true, nil
 }
 
 // pump moves events from sub to out until one of them ends, then records why

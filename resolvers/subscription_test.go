@@ -24,6 +24,9 @@ type fakeSub struct {
 func (s *fakeSub) Events() <-chan *switchyard.Event { return s.ch }
 func (s *fakeSub) Err() error                       { return s.err }
 
+// Notify is unused: the channel adapter under test parks on Events.
+func (s *fakeSub) Notify(func()) {}
+
 func (f *fakeStream) Subscribe(ctx context.Context, filter switchyard.EventFilter) (switchyard.Subscription, error) {
 	s := &fakeSub{ch: make(chan *switchyard.Event, 16)}
 	f.filters <- filter

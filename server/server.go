@@ -242,11 +242,14 @@ func newGraphQL(cfg Config, res *resolvers.Resolver, auth *authenticator, presen
 		Complexity: complexity(),
 	}))
 
-	srv.AddTransport(newWSTransport(cfg, auth, present))
+	// One cache of live results for both streaming transports: the same
+	// operation over WebSocket and SSE gives the same payload.
+	results := &sharedResults{}
+	srv.AddTransport(newWSTransport(cfg, auth, present, results))
 	srv.AddTransport(transport.Options{})
 	// SSE before GET and POST: an SSE request is one of those too, told apart
 	// by its Accept.
-	srv.AddTransport(sseTransport{present: present, heartbeat: cfg.SSEHeartbeat})
+	srv.AddTransport(sseTransport{present: present, heartbeat: cfg.SSEHeartbeat, log: cfg.Logger, results: results})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 

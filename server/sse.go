@@ -2,10 +2,15 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -44,6 +49,8 @@ import (
 type sseTransport struct {
 	present   graphql.ErrorPresenterFunc
 	heartbeat time.Duration
+	log       *slog.Logger
+	results   *sharedResults
 }
 
 var _ graphql.Transport = sseTransport{}
@@ -62,24 +69,54 @@ func (sseTransport) Supports(r *http.Request) bool {
 	return false
 }
 
+// Do runs one operation. A subscription, once open, is delivered on a
+// connection taken over from net/http (hijacked): the handler returns, and
+// with it net/http's buffers, the request and the handler's deep stack,
+// which it would otherwise hold for the life of the stream. Where the
+// connection cannot be taken over (HTTP/2, HTTP/1.0), the handler stays and
+// the stream goes through its ResponseWriter.
 func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	start := graphql.Now()
+	var s *sseWriter
+	stream := func() *sseWriter {
+		if s == nil {
+			s = startSSE(w, t.heartbeat)
+		}
+		return s
+	}
+	defer func() {
+		if s != nil {
+			s.close()
+		}
+	}()
 	params, perr := sseParams(r)
-	s := startSSE(w, t.heartbeat)
-	defer s.close()
 	if perr != nil {
 		perr.Extensions = map[string]any{"code": switchyard.EINVALID}
-		s.event("", "next", mustJSON(&graphql.Response{Errors: gqlerror.List{perr}}))
-		s.event("", "complete", nil)
+		stream().event("", "next", mustJSON(&graphql.Response{Errors: gqlerror.List{perr}}))
+		stream().event("", "complete", nil)
 		return
 	}
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 
-	op := operation{exec: exec, present: t.present}
-	out, end := op.run(r.Context(), params, r.Header.Get("Last-Event-ID"), runHooks{
+	// The operation's context ends with the request until the stream is
+	// taken over: net/http ends the request's context when the handler
+	// returns, hijacked or not.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	stopWithRequest := context.AfterFunc(r.Context(), cancel)
+	var handedOver bool
+	var inHandler chan struct{} // closed when a stream the handler serves ends
+	defer func() {
+		if !handedOver {
+			stopWithRequest()
+			cancel()
+		}
+	}()
+
+	op := operation{exec: exec, present: t.present, log: t.log, results: t.results}
+	out, end := op.run(ctx, params, r.Header.Get("Last-Event-ID"), runHooks{
 		refused: func(_ gqlerror.List, resp *graphql.Response) {
-			s.event("", "next", mustJSON(resp))
+			stream().event("", "next", mustJSON(resp))
 		},
 		check: func(rc *graphql.OperationContext) *gqlerror.Error {
 			if r.Method == http.MethodGet && rc.Operation.Operation == ast.Mutation {
@@ -90,9 +127,39 @@ func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 			return nil
 		},
 		result: func(res result) bool {
-			return s.event(res.cursor, "next", mustJSON(res.resp))
+			return stream().event(res.cursor, "next", mustJSON(res.resp))
+		},
+		live: func(ls *liveStream) {
+			// Nothing was written yet: a subscription's first words are
+			// its events.
+			if hs := t.hijack(w, r); hs != nil {
+				handedOver = true
+				t.serveHijacked(cancel, stopWithRequest, r, hs, ls)
+				return
+			}
+			sw := stream()
+			inHandler = make(chan struct{})
+			ls.deliver = sw.next
+			ls.end = func(out outcome, end *gqlerror.Error) {
+				defer close(inHandler)
+				sseLast(sw, out, end)
+			}
+			ls.start()
 		},
 	})
+	switch out {
+	case outcomeLive:
+		if inHandler != nil {
+			<-inHandler
+		}
+	default:
+		sseLast(stream(), out, end)
+	}
+}
+
+// sseLast ends a stream as the outcome says: complete after a last error, or
+// nothing at all when the client or the server is gone.
+func sseLast(s *sseWriter, out outcome, end *gqlerror.Error) {
 	switch out {
 	case outcomeGone:
 		return
@@ -100,6 +167,114 @@ func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		s.event("", "next", mustJSON(&graphql.Response{Errors: gqlerror.List{end}}))
 	}
 	s.event("", "complete", nil)
+}
+
+// hijack takes an HTTP/1.1 connection over from net/http and writes the
+// response head; nil when that is not possible.
+func (t sseTransport) hijack(w http.ResponseWriter, r *http.Request) *hijackedSSE {
+	if r.ProtoMajor != 1 || r.ProtoMinor != 1 {
+		return nil
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil
+	}
+	h := w.Header().Clone() // what the middleware set: the request id
+	setSSEHeaders(h)
+	h.Set("Transfer-Encoding", "chunked")
+	h.Set("Connection", "close")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = h.Write(&head)
+	head.WriteString("\r\n")
+	// net/http's buffered reader may hold nothing of use (no request
+	// follows an SSE one) and its writer nothing yet: both are dropped.
+	_ = brw
+	return &hijackedSSE{conn: conn, head: head.Bytes()}
+}
+
+// serveHijacked delivers ls on hs after the handler has returned: a
+// goroutine reads the connection only to notice that the client went away,
+// and the stream ends with the server's streams too.
+func (t sseTransport) serveHijacked(cancel context.CancelFunc, stopWithRequest func() bool, r *http.Request, hs *hijackedSSE, ls *liveStream) {
+	s := newSSEWriter(hs, t.heartbeat)
+	if !stopWithRequest() {
+		cancel() // the request ended before the take-over: the client is gone
+	}
+	stopWithServer := func() bool { return true }
+	if streams, ok := r.Context().Value(streamsKey{}).(context.Context); ok {
+		stopWithServer = context.AfterFunc(streams, cancel)
+	}
+	ls.end = func(out outcome, end *gqlerror.Error) {
+		sseLast(s, out, end)
+		s.close()
+		hs.finish()
+		stopWithServer()
+		cancel()
+	}
+	ls.deliver = s.next
+	go hs.watch(cancel)
+	ls.start()
+}
+
+// hijackedSSE writes an event stream as an HTTP/1.1 chunked body on a
+// connection of its own.
+type hijackedSSE struct {
+	conn net.Conn
+	mu   sync.Mutex
+	head []byte // the response head, sent with the first write
+}
+
+var (
+	chunkEnd  = []byte("\r\n")
+	lastChunk = []byte("0\r\n\r\n")
+)
+
+func (o *hijackedSSE) write(parts ...[]byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	bufs := make(net.Buffers, 0, len(parts)+3)
+	if o.head != nil {
+		bufs = append(bufs, o.head)
+		o.head = nil
+	}
+	if n > 0 {
+		bufs = append(bufs, strconv.AppendInt(make([]byte, 0, 18), int64(n), 16), chunkEnd)
+		bufs = append(bufs, parts...)
+		bufs = append(bufs, chunkEnd)
+	}
+	if len(bufs) == 0 {
+		return nil
+	}
+	_ = o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := bufs.WriteTo(o.conn)
+	return err
+}
+
+// finish ends the body and the connection.
+func (o *hijackedSSE) finish() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_ = o.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = o.conn.Write(lastChunk)
+	_ = o.conn.Close()
+}
+
+// watch reads until the client closes the connection (it sends nothing
+// after its request), then ends the stream.
+func (o *hijackedSSE) watch(gone context.CancelFunc) {
+	var b [64]byte
+	for {
+		if _, err := o.conn.Read(b[:]); err != nil {
+			gone()
+			return
+		}
+	}
 }
 
 // sseParams reads the operation from the query string (GET) or the JSON body

@@ -3,9 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"io"
+	"fmt"
+	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/switchyard/switchyard"
 	"github.com/switchyard/switchyard/resolvers"
 )
 
@@ -30,6 +31,8 @@ const writeTimeout = 10 * time.Second
 type operation struct {
 	exec    graphql.GraphExecutor
 	present graphql.ErrorPresenterFunc
+	log     *slog.Logger
+	results *sharedResults
 }
 
 // result is one response of an operation, with the cursor of the event it
@@ -55,6 +58,9 @@ const (
 	// outcomeGone: the context ended or the client stopped taking results;
 	// nothing more is sent.
 	outcomeGone
+	// outcomeLive: the subscription was handed to the live hook, which
+	// delivers it from here.
+	outcomeLive
 )
 
 type runHooks struct {
@@ -65,6 +71,10 @@ type runHooks struct {
 	check func(rc *graphql.OperationContext) *gqlerror.Error
 	// result delivers one result and reports whether to go on.
 	result func(result) bool
+	// live, when set, takes over a subscription once its resolver has opened
+	// it: the transport sets the stream's deliver and end and starts it.
+	// Without it a subscription's results come through result.
+	live func(*liveStream)
 }
 
 // run executes params; resumeAfter is the transport's resume position
@@ -82,7 +92,22 @@ func (o operation) run(ctx context.Context, params *graphql.RawParams, resumeAft
 		h.refused(errs, o.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs))
 		return outcomeRefused, nil
 	}
+	live := h.live != nil && rc.Operation.Operation == ast.Subscription
+	if live {
+		stream.Detach()
+	}
+	opCtx := ctx
 	responses, ctx := o.exec.DispatchOperation(ctx, rc)
+	if sub := stream.Detached(); live && sub != nil {
+		ls, err := o.liveStream(opCtx, rc, sub)
+		if err != nil {
+			// The operation cannot be keyed (its variables do not encode):
+			// nothing can reach the client, so end the subscription.
+			return outcomeFailed, o.present(opCtx, err)
+		}
+		h.live(ls)
+		return outcomeLive, nil
+	}
 	for {
 		resp := responses(ctx)
 		if resp == nil {
@@ -116,14 +141,30 @@ func (o operation) run(ctx context.Context, params *graphql.RawParams, resumeAft
 	return outcomeFailed, e
 }
 
+func (o operation) liveStream(ctx context.Context, rc *graphql.OperationContext, sub switchyard.Subscription) (*liveStream, error) {
+	key, err := newResultKey(rc, switchyard.CallerFromContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("server: key a live operation: %w", err)
+	}
+	ls := &liveStream{
+		sub: sub, exec: o.exec, rc: rc, ctx: context.WithoutCancel(ctx), opCtx: ctx,
+		present: o.present, log: o.log, results: o.results, key: key,
+	}
+	if len(rc.Operation.SelectionSet) > 0 {
+		if f, ok := rc.Operation.SelectionSet[0].(*ast.Field); ok {
+			ls.field = f.Alias
+		}
+	}
+	return ls, nil
+}
+
 // sseWriter writes an event stream: events, and a comment as heartbeat when
 // nothing else was written for a while, so proxies keep the connection and
 // clients notice a dead one. Writes are serialized, and none happens once
 // close was called: a ResponseWriter must not be used after its handler
 // returns.
 type sseWriter struct {
-	w         http.ResponseWriter
-	rc        *http.ResponseController
+	out       sseOutput
 	heartbeat time.Duration
 
 	mu     sync.Mutex
@@ -132,28 +173,53 @@ type sseWriter struct {
 	timer  *time.Timer
 }
 
+// sseOutput is where an event stream goes: the handler's ResponseWriter, or
+// a connection taken over from net/http (hijackedSSE).
+type sseOutput interface {
+	// write writes parts as one piece of the body and sends it on.
+	write(parts ...[]byte) error
+}
+
 // startSSE writes the event stream's headers and starts the heartbeat.
 func startSSE(w http.ResponseWriter, heartbeat time.Duration) *sseWriter {
-	h := w.Header()
+	setSSEHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	out := responseOutput{w: w, rc: http.NewResponseController(w)}
+	return newSSEWriter(out, heartbeat)
+}
+
+func setSSEHeaders(h http.Header) {
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	h.Set("X-Content-Type-Options", "nosniff")
-	s := &sseWriter{w: w, rc: http.NewResponseController(w), heartbeat: heartbeat}
-	w.WriteHeader(http.StatusOK)
+}
+
+// newSSEWriter sends what out has buffered (the headers) and starts the
+// heartbeat.
+func newSSEWriter(out sseOutput, heartbeat time.Duration) *sseWriter {
+	s := &sseWriter{out: out, heartbeat: heartbeat}
 	s.mu.Lock()
-	s.flushLocked()
-	s.mu.Unlock()
+	s.writeLocked()
 	if heartbeat > 0 {
 		// A timer, not a goroutine, per stream: idle streams cost little.
 		// Set under the lock beat takes, since a short heartbeat can fire
 		// before this assignment would otherwise be seen.
-		s.mu.Lock()
 		s.timer = time.AfterFunc(heartbeat, s.beat)
-		s.mu.Unlock()
 	}
+	s.mu.Unlock()
 	return s
 }
+
+var (
+	sseComment   = []byte(":\n\n")
+	sseID        = []byte("id: ")
+	sseEvent     = []byte("event: ")
+	sseData      = []byte("data:")
+	sseNewline   = []byte("\n")
+	sseEventEnd  = []byte("\n\n")
+	sseNextEvent = []byte("event: next\ndata: ")
+)
 
 func (s *sseWriter) beat() {
 	s.mu.Lock()
@@ -161,57 +227,53 @@ func (s *sseWriter) beat() {
 	if s.closed {
 		return
 	}
-	s.writeLocked(":\n\n")
+	s.writeLocked(sseComment)
 	s.timer.Reset(s.heartbeat)
 }
 
 // event writes one event; id and name may be empty. It reports false once
 // the client can no longer be written to.
 func (s *sseWriter) event(id, name string, data []byte) bool {
-	var b strings.Builder
+	parts := make([][]byte, 0, 9)
 	if id != "" {
-		b.WriteString("id: ")
-		b.WriteString(id)
-		b.WriteByte('\n')
+		parts = append(parts, sseID, []byte(id), sseNewline)
 	}
 	if name != "" {
-		b.WriteString("event: ")
-		b.WriteString(name)
-		b.WriteByte('\n')
+		parts = append(parts, sseEvent, []byte(name), sseNewline)
 	}
 	// data is one line: JSON escapes newlines inside strings.
-	b.WriteString("data:")
+	parts = append(parts, sseData)
 	if len(data) > 0 {
-		b.WriteByte(' ')
-		b.Write(data)
+		parts = append(parts, []byte{' '}, data)
 	}
-	b.WriteString("\n\n")
+	parts = append(parts, sseEventEnd)
+	return s.send(parts...)
+}
+
+// next writes a `next` event with its cursor as id: the payload is shared
+// by every subscriber of the operation and is not copied.
+func (s *sseWriter) next(r *sharedResult) bool {
+	return s.send(sseID, []byte(r.cursor), sseNewline, sseNextEvent, r.payload, sseEventEnd)
+}
+
+func (s *sseWriter) send(parts ...[]byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
-	s.writeLocked(b.String())
+	s.writeLocked(parts...)
 	if s.timer != nil {
 		s.timer.Reset(s.heartbeat)
 	}
 	return !s.failed
 }
 
-func (s *sseWriter) writeLocked(text string) {
+func (s *sseWriter) writeLocked(parts ...[]byte) {
 	if s.failed {
 		return
 	}
-	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := io.WriteString(s.w, text); err != nil {
-		s.failed = true
-		return
-	}
-	s.flushLocked()
-}
-
-func (s *sseWriter) flushLocked() {
-	if err := s.rc.Flush(); err != nil {
+	if err := s.out.write(parts...); err != nil {
 		s.failed = true
 	}
 }
@@ -224,6 +286,22 @@ func (s *sseWriter) close() {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+}
+
+// responseOutput writes through the handler's ResponseWriter.
+type responseOutput struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (o responseOutput) write(parts ...[]byte) error {
+	_ = o.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	for _, p := range parts {
+		if _, err := o.w.Write(p); err != nil {
+			return err
+		}
+	}
+	return o.rc.Flush()
 }
 
 func mustJSON(v any) []byte {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -74,12 +75,13 @@ type wsTransport struct {
 	initTimeout time.Duration
 	readLimit   int64
 	maxOps      int
+	results     *sharedResults
 	upgrader    websocket.Upgrader
 }
 
 var _ graphql.Transport = (*wsTransport)(nil)
 
-func newWSTransport(cfg Config, auth *authenticator, present graphql.ErrorPresenterFunc) *wsTransport {
+func newWSTransport(cfg Config, auth *authenticator, present graphql.ErrorPresenterFunc, results *sharedResults) *wsTransport {
 	t := &wsTransport{
 		origins:     newOriginPolicy(cfg.AllowedOrigins),
 		auth:        auth,
@@ -90,6 +92,7 @@ func newWSTransport(cfg Config, auth *authenticator, present graphql.ErrorPresen
 		initTimeout: cfg.InitTimeout,
 		readLimit:   cfg.WebsocketReadLimit,
 		maxOps:      cfg.MaxOperationsPerConnection,
+		results:     results,
 	}
 	t.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -122,7 +125,7 @@ func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		return // the upgrader answered
 	}
 	c := &wsConn{
-		t: t, conn: conn, op: operation{exec: exec, present: t.present}, headers: r.Header,
+		t: t, conn: conn, op: operation{exec: exec, present: t.present, log: t.log, results: t.results}, headers: r.Header,
 		ops: map[string]*wsOp{},
 	}
 	switch conn.Subprotocol() {
@@ -178,7 +181,7 @@ type wsOp struct {
 	cancel context.CancelFunc
 	// stopped is set when the client ended the operation; nothing more is
 	// sent for it.
-	stopped bool
+	stopped atomic.Bool
 }
 
 type wsMessage struct {
@@ -420,7 +423,7 @@ func (c *wsConn) stop(id string) {
 	if op != nil {
 		// The id is the client's again at once: it may reuse it before this
 		// operation has wound down.
-		op.stopped = true
+		op.stopped.Store(true)
 		delete(c.ops, id)
 	}
 	c.mu.Unlock()
@@ -429,16 +432,15 @@ func (c *wsConn) stop(id string) {
 	}
 }
 
-// run executes one operation and reports its results under id.
+// run executes one operation and reports its results under id. A
+// subscription is handed to a liveStream once open, and run returns: the
+// stream finishes the operation when it ends.
 func (c *wsConn) run(ctx context.Context, id string, op *wsOp, params *graphql.RawParams) {
-	defer c.wg.Done()
+	live := false
 	defer func() {
-		op.cancel()
-		c.mu.Lock()
-		if c.ops[id] == op {
-			delete(c.ops, id)
+		if !live {
+			c.finish(id, op)
 		}
-		c.mu.Unlock()
 	}()
 	defer func() {
 		if v := recover(); v != nil {
@@ -473,10 +475,40 @@ func (c *wsConn) run(ctx context.Context, id string, op *wsOp, params *graphql.R
 			c.send(wsMessage{ID: &id, Type: "complete"})
 		},
 		result: func(r result) bool {
-			return !c.isStopped(op) && c.sendRaw(appendMessage(nil, id, data, r.resp))
+			return !op.stopped.Load() && c.sendRaw(appendMessage(nil, id, data, r.resp))
+		},
+		live: func(ls *liveStream) {
+			live = true
+			prefix := appendMessagePrefix(nil, id, data)
+			ls.deliver = func(r *sharedResult) bool {
+				return !op.stopped.Load() && c.sendPayload(prefix, r.payload)
+			}
+			ls.end = func(out outcome, end *gqlerror.Error) {
+				defer c.finish(id, op)
+				c.last(id, op, out, end)
+			}
+			ls.start()
 		},
 	})
-	if c.isStopped(op) {
+	if out != outcomeLive {
+		c.last(id, op, out, end)
+	}
+}
+
+// finish releases an operation that has said its last word.
+func (c *wsConn) finish(id string, op *wsOp) {
+	op.cancel()
+	c.mu.Lock()
+	if c.ops[id] == op {
+		delete(c.ops, id)
+	}
+	c.mu.Unlock()
+	c.wg.Done()
+}
+
+// last sends how an operation ended, unless the client ended it.
+func (c *wsConn) last(id string, op *wsOp, out outcome, end *gqlerror.Error) {
+	if op.stopped.Load() {
 		return // the client ended it and expects nothing more
 	}
 	switch out {
@@ -516,13 +548,18 @@ func (c *wsConn) send(m wsMessage) bool {
 // without the second encoding pass WriteJSON would make over the payload:
 // gqlgen's data is compact JSON already.
 func appendMessage(b []byte, id, typ string, resp *graphql.Response) []byte {
+	b = appendMessagePrefix(b, id, typ)
+	b = appendResponse(b, resp)
+	return append(b, '}')
+}
+
+// appendMessagePrefix appends a message up to its payload.
+func appendMessagePrefix(b []byte, id, typ string) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSON(b, id)
 	b = append(b, `,"type":`...)
 	b = appendJSON(b, typ)
-	b = append(b, `,"payload":`...)
-	b = appendResponse(b, resp)
-	return append(b, '}')
+	return append(b, `,"payload":`...)
 }
 
 // appendResponse writes resp as json.Marshal would, copying Data as it is.
@@ -555,6 +592,31 @@ func (c *wsConn) sendRaw(msg []byte) bool {
 	}
 	return true
 }
+
+// sendPayload writes the message prefix + payload + "}" without building it:
+// the payload is shared by every subscriber of the operation.
+func (c *wsConn) sendPayload(prefix, payload []byte) bool {
+	if c.isClosed() {
+		return false
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	w, err := c.conn.NextWriter(websocket.TextMessage)
+	if err == nil {
+		_, _ = w.Write(prefix)
+		_, _ = w.Write(payload)
+		_, _ = w.Write(closingBrace)
+		err = w.Close()
+	}
+	if err != nil {
+		go c.closeWith(closeNormal, "terminated")
+		return false
+	}
+	return true
+}
+
+var closingBrace = []byte{'}'}
 
 // closeWith closes the connection once, with code and reason, and ends its
 // operations.
@@ -598,8 +660,4 @@ func (c *wsConn) isAcked() bool {
 	return c.acked
 }
 
-func (c *wsConn) isStopped(op *wsOp) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return op.stopped
-}
+

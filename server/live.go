@@ -1,0 +1,244 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/switchyard/switchyard"
+	"github.com/switchyard/switchyard/resolvers"
+)
+
+// Live subscriptions, delivered by the transport itself.
+//
+// gqlgen runs a subscription as a goroutine that waits on the resolver's
+// channel and executes the selection set for every value, per subscriber:
+// with 10,000 subscribers of one event that is 10,000 executions of the same
+// selection over the same data, and two or three parked goroutines per idle
+// subscriber. Instead the streaming transports detach a subscription once
+// its resolver has checked and opened it (resolvers.Stream.Detach) and read
+// its EventStream subscription themselves:
+//
+//   - nothing waits on an idle subscription: the EventStream notifies, and a
+//     goroutine starts to drain what it queued, then ends;
+//   - each event is executed once per distinct operation (query, variables
+//     and caller), and every subscriber of that operation gets the same
+//     bytes (sharedResults). Who receives an event at all is still decided
+//     per subscriber by the EventStream at delivery time.
+//
+// The EventStream's bounded queue stays the slow-consumer rule: a
+// subscriber whose socket does not take its events fills it and is ended
+// there with the cursor to resume after.
+
+// liveStream is one detached subscription being delivered.
+type liveStream struct {
+	sub switchyard.Subscription
+	// exec, rc and ctx execute one event (resolvers.WithEvent). ctx has the
+	// operation's values but not its cancellation: a result may be shared
+	// with other subscribers, who must not see it fail because this one
+	// left.
+	exec    graphql.GraphExecutor
+	rc      *graphql.OperationContext
+	ctx     context.Context
+	opCtx   context.Context // the operation's own: ended when it is over
+	present graphql.ErrorPresenterFunc
+	log     *slog.Logger
+	results *sharedResults
+	key     resultKey
+	field   string // the subscription field's alias: the path of its error
+
+	// Set by the transport before start. deliver writes one result and
+	// reports whether the client still takes them; end says the last word
+	// (outcomeCompleted, outcomeFailed with the error, or outcomeGone).
+	deliver func(r *sharedResult) bool
+	end     func(out outcome, err *gqlerror.Error)
+
+	running atomic.Bool // a drain goroutine is on it
+	pending atomic.Bool // notified since the drain last looked
+	gone    bool        // drain only: the client stopped taking results
+}
+
+// start begins delivery; from here the stream is the transport's until end
+// is called, once.
+func (l *liveStream) start() { l.sub.Notify(l.wake) }
+
+// wake runs on the EventStream's delivering goroutine: it must not block.
+func (l *liveStream) wake() {
+	l.pending.Store(true)
+	if l.running.CompareAndSwap(false, true) {
+		go l.drain()
+	}
+}
+
+// drain delivers what is queued, then returns; a later wake starts another.
+// Setting pending before trying to start one, and clearing it before
+// looking, is what keeps a wake between the last look and running's reset
+// from being lost.
+func (l *liveStream) drain() {
+	events := l.sub.Events()
+	for {
+		l.pending.Store(false)
+		for {
+			var e *switchyard.Event
+			var ok bool
+			select {
+			case e, ok = <-events:
+			default:
+				goto idle
+			}
+			if !ok {
+				l.finish()
+				return // running stays set: the stream is over
+			}
+			if !l.gone && !l.deliver(l.result(e)) {
+				// Keep reading to the end without writing: the transport
+				// ends the operation's context, which closes the queue.
+				l.gone = true
+			}
+		}
+	idle:
+		l.running.Store(false)
+		if !l.pending.Load() || !l.running.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// finish says how the stream ended, once its queue has closed.
+func (l *liveStream) finish() {
+	err := l.sub.Err()
+	switch {
+	case l.gone || l.opCtx.Err() != nil:
+		l.end(outcomeGone, nil)
+	case err == nil:
+		l.end(outcomeCompleted, nil)
+	default:
+		e := l.present(l.ctx, err)
+		if l.field != "" {
+			e.Path = ast.Path{ast.PathName(l.field)}
+		}
+		l.end(outcomeFailed, e)
+	}
+}
+
+// result is e executed for this stream's operation, shared with every
+// subscriber of the same operation.
+func (l *liveStream) result(e *switchyard.Event) *sharedResult {
+	return l.results.get(l.key, e.Seq, func(r *sharedResult) {
+		r.cursor = switchyard.EventCursor(e.Seq)
+		r.payload = l.execute(e, r.cursor)
+	})
+}
+
+// executeTimeout bounds the execution of one event: selections that load
+// data read PostgreSQL.
+const executeTimeout = 10 * time.Second
+
+// execute runs the operation for e alone and returns the response payload
+// with the event's cursor in extensions.cursor.
+func (l *liveStream) execute(e *switchyard.Event, cursor string) (payload []byte) {
+	ctx, cancel := context.WithTimeout(resolvers.WithEvent(l.ctx, e), executeTimeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			rid := RequestIDFromContext(l.ctx)
+			l.log.ErrorContext(l.ctx, "live: panic executing an event", "request_id", rid, "seq", e.Seq, "panic", fmt.Sprint(v))
+			payload = internalErrorPayload(rid)
+		}
+	}()
+	responses, ctx := l.exec.DispatchOperation(graphql.StartOperationTrace(ctx), l.rc)
+	resp := responses(ctx)
+	if resp == nil {
+		rid := RequestIDFromContext(l.ctx)
+		l.log.ErrorContext(l.ctx, "live: executing an event gave no response", "request_id", rid, "seq", e.Seq)
+		return internalErrorPayload(rid)
+	}
+	if resp.Extensions == nil {
+		resp.Extensions = map[string]any{}
+	}
+	resp.Extensions["cursor"] = cursor
+	return appendResponse(nil, resp)
+}
+
+func internalErrorPayload(requestID string) []byte {
+	e := gqlerror.Errorf("%s", internalMessage)
+	e.Extensions = map[string]any{"code": switchyard.EINTERNAL, "requestId": requestID}
+	return mustJSON(&graphql.Response{Errors: gqlerror.List{e}})
+}
+
+// resultKey names what makes two subscribers' results the same bytes: the
+// operation (document, operation name, variables) and who executes it. The
+// caller is in it because fields below the event's own may read through the
+// services, which answer per caller.
+type resultKey struct {
+	hash [sha256.Size]byte
+}
+
+func newResultKey(rc *graphql.OperationContext, caller *switchyard.Caller) (resultKey, error) {
+	vars, err := json.Marshal(rc.Variables) // map keys sorted: stable
+	if err != nil {
+		return resultKey{}, err
+	}
+	if caller == nil {
+		caller = &switchyard.Caller{}
+	}
+	h := sha256.New()
+	for _, part := range []string{rc.RawQuery, rc.OperationName, string(vars), caller.UserID, string(caller.Role), caller.Email} {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write([]byte(part))
+	}
+	var k resultKey
+	h.Sum(k.hash[:0])
+	return k, nil
+}
+
+// sharedResults remembers recent results per (operation, event) so that
+// each is executed once for all its subscribers, also those a few events
+// behind the others. It is a direct-mapped cache of fixed size: memory does
+// not grow with subscribers or operations, and a collision only costs an
+// execution again.
+type sharedResults struct {
+	slots [sharedResultSlots]struct {
+		mu sync.Mutex
+		r  *sharedResult
+	}
+}
+
+const sharedResultSlots = 4096
+
+// sharedResult is one event executed for one operation. cursor and payload
+// are set inside once and only read after it.
+type sharedResult struct {
+	key     resultKey
+	seq     int64
+	once    sync.Once
+	cursor  string
+	payload []byte
+}
+
+// get returns the result of (key, seq), computing it with fill once.
+func (c *sharedResults) get(key resultKey, seq int64, fill func(*sharedResult)) *sharedResult {
+	i := (binary.LittleEndian.Uint64(key.hash[:8]) ^ uint64(seq)*0x9e3779b97f4a7c15) % sharedResultSlots
+	slot := &c.slots[i]
+	slot.mu.Lock()
+	r := slot.r
+	if r == nil || r.seq != seq || r.key != key {
+		r = &sharedResult{key: key, seq: seq}
+		slot.r = r
+	}
+	slot.mu.Unlock()
+	r.once.Do(func() { fill(r) })
+	return r
+}
