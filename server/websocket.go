@@ -659,5 +659,3 @@ func (c *wsConn) isAcked() bool {
 	defer c.mu.Unlock()
 	return c.acked
 }
-
-
