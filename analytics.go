@@ -74,6 +74,9 @@ type AnalyticsQuery struct {
 	// SkipTopCustomers leaves Analytics.TopCustomers empty, for callers that
 	// do not show them: finding them is the most expensive part.
 	SkipTopCustomers bool
+	// SkipIntegrationHealth leaves Analytics.IntegrationHealth empty, for
+	// callers that do not show it.
+	SkipIntegrationHealth bool
 }
 
 // DefaultAnalyticsTimeZone is the zone of buckets when a query names none.
@@ -280,6 +283,11 @@ type Analytics struct {
 	// orders in the range (any status), ties broken by customer id; empty
 	// when the query set SkipTopCustomers.
 	TopCustomers []TopCustomer
+	// IntegrationHealth has one entry per integration of the analysed
+	// projects that the caller may read (see AnalyticsService), whether or
+	// not it delivered anything in the range: the most critical first, then
+	// by name and id. Empty when the query set SkipIntegrationHealth.
+	IntegrationHealth []IntegrationDeliveryHealth
 }
 
 // OrderStatusCount is how many orders are in one status.
@@ -309,11 +317,42 @@ type TopCustomer struct {
 	Revenue []Money
 }
 
+// IntegrationDeliveryHealth is how one integration's webhook deliveries went
+// in an analytics range, either way. An attempt counts in the range when it was
+// created in it (WebhookDelivery.CreatedAt), the time the delivery lists
+// show; every attempt counts, retries and redeliveries included.
+type IntegrationDeliveryHealth struct {
+	IntegrationID string
+	// Status and ConsecutiveFailures are the integration's now, whatever the
+	// range: what the circuit breaker decides on.
+	Status              IntegrationStatus
+	ConsecutiveFailures int
+	// Attempted counts the finished attempts: Succeeded (SUCCEEDED, and
+	// inbound IGNORED, verified and acknowledged) plus Failed (FAILED, and
+	// inbound REJECTED). Pending counts the attempts not finished yet
+	// (outbound ones queued, inbound ones being handled); they are not in
+	// Attempted.
+	Attempted, Succeeded, Failed, Pending int
+	// SuccessRate is Succeeded / Attempted; nil when Attempted is zero.
+	SuccessRate *float64
+	// LatencyP50Ms and LatencyP95Ms are nearest-rank percentiles of the
+	// latencies of the finished attempts that recorded one (a request refused
+	// before it was read has none); nil when none did.
+	LatencyP50Ms, LatencyP95Ms *int
+	// LastDeliveryAt is when the latest finished attempt of the range was
+	// created; nil when there was none.
+	LastDeliveryAt *time.Time
+}
+
 // AnalyticsService computes analytics over orders. A member sees the projects
 // they own or belong to (their orders as a customer of other projects do not
-// count); an admin sees every project. Revenue and counts are attributed to
-// the bucket in which the order was created, in its status now: a refund
-// takes the order out of the revenue of the day it was placed.
+// count); an admin sees every project; a partner's API key with
+// ANALYTICS_READ sees its own project. Of the projects seen, the integration
+// health lists the integrations the caller may also read through
+// IntegrationService: every one for members and admins, a partner's own with
+// INTEGRATIONS_READ, none without. Revenue and counts are attributed to the
+// bucket in which the order was created, in its status now: a refund takes
+// the order out of the revenue of the day it was placed.
 type AnalyticsService interface {
 	// Analytics returns the analytics of q.ProjectID, or of every readable
 	// project when it is nil.

@@ -34,6 +34,7 @@ type ResolverRoot interface {
 	Entity() EntityResolver
 	Integration() IntegrationResolver
 	IntegrationConnection() IntegrationConnectionResolver
+	IntegrationDeliveryHealth() IntegrationDeliveryHealthResolver
 	Mutation() MutationResolver
 	Notification() NotificationResolver
 	NotificationConnection() NotificationConnectionResolver
@@ -60,6 +61,7 @@ type ComplexityRoot struct {
 		AverageOrderValue func(childComplexity int) int
 		From              func(childComplexity int) int
 		Granularity       func(childComplexity int) int
+		IntegrationHealth func(childComplexity int) int
 		OrderCount        func(childComplexity int) int
 		OrdersByStatus    func(childComplexity int) int
 		Revenue           func(childComplexity int) int
@@ -128,6 +130,21 @@ type ComplexityRoot struct {
 		Edges      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
+	}
+
+	IntegrationDeliveryHealth struct {
+		Attempted           func(childComplexity int) int
+		ConsecutiveFailures func(childComplexity int) int
+		Failed              func(childComplexity int) int
+		Integration         func(childComplexity int) int
+		IntegrationID       func(childComplexity int) int
+		LastDeliveryAt      func(childComplexity int) int
+		LatencyP50Ms        func(childComplexity int) int
+		LatencyP95Ms        func(childComplexity int) int
+		Pending             func(childComplexity int) int
+		Status              func(childComplexity int) int
+		Succeeded           func(childComplexity int) int
+		SuccessRate         func(childComplexity int) int
 	}
 
 	IntegrationEdge struct {
@@ -445,6 +462,9 @@ type IntegrationResolver interface {
 type IntegrationConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *switchyard.IntegrationConnection) (int, error)
 }
+type IntegrationDeliveryHealthResolver interface {
+	Integration(ctx context.Context, obj *switchyard.IntegrationDeliveryHealth) (*switchyard.Integration, error)
+}
 type MutationResolver interface {
 	CreateIntegration(ctx context.Context, input switchyard.IntegrationCreate) (*switchyard.IntegrationWithSecret, error)
 	UpdateIntegration(ctx context.Context, id string, input switchyard.IntegrationUpdate) (*switchyard.Integration, error)
@@ -584,6 +604,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Analytics.Granularity(childComplexity), true
+	case "Analytics.integrationHealth":
+		if e.ComplexityRoot.Analytics.IntegrationHealth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Analytics.IntegrationHealth(childComplexity), true
 	case "Analytics.orderCount":
 		if e.ComplexityRoot.Analytics.OrderCount == nil {
 			break
@@ -893,6 +919,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IntegrationConnection.TotalCount(childComplexity), true
+
+	case "IntegrationDeliveryHealth.attempted":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.Attempted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.Attempted(childComplexity), true
+	case "IntegrationDeliveryHealth.consecutiveFailures":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.ConsecutiveFailures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.ConsecutiveFailures(childComplexity), true
+	case "IntegrationDeliveryHealth.failed":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.Failed(childComplexity), true
+	case "IntegrationDeliveryHealth.integration":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.Integration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.Integration(childComplexity), true
+	case "IntegrationDeliveryHealth.integrationId":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.IntegrationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.IntegrationID(childComplexity), true
+	case "IntegrationDeliveryHealth.lastDeliveryAt":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.LastDeliveryAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.LastDeliveryAt(childComplexity), true
+	case "IntegrationDeliveryHealth.latencyP50Ms":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.LatencyP50Ms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.LatencyP50Ms(childComplexity), true
+	case "IntegrationDeliveryHealth.latencyP95Ms":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.LatencyP95Ms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.LatencyP95Ms(childComplexity), true
+	case "IntegrationDeliveryHealth.pending":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.Pending(childComplexity), true
+	case "IntegrationDeliveryHealth.status":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.Status(childComplexity), true
+	case "IntegrationDeliveryHealth.succeeded":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.Succeeded(childComplexity), true
+	case "IntegrationDeliveryHealth.successRate":
+		if e.ComplexityRoot.IntegrationDeliveryHealth.SuccessRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrationDeliveryHealth.SuccessRate(childComplexity), true
 
 	case "IntegrationEdge.cursor":
 		if e.ComplexityRoot.IntegrationEdge.Cursor == nil {
@@ -2439,6 +2538,53 @@ type Analytics {
   ranked by revenue; each comes with their revenue per currency.
   """
   topCustomers: [TopCustomer!]!
+  """
+  How each integration of the analysed projects delivered webhooks in the
+  range, both ways: one entry per integration the caller may read (members
+  and admins every one; a partner's API key with INTEGRATIONS_READ its own
+  integration only), listed even when it delivered nothing, the most critical
+  first, then by name.
+  """
+  integrationHealth: [IntegrationDeliveryHealth!]!
+}
+
+"""
+How one integration's webhook deliveries went in an analytics range, inbound
+and outbound together. Every attempt counts, retries and redeliveries
+included, in the range it was created in (its ` + "`" + `WebhookDelivery.createdAt` + "`" + `).
+` + "`" + `status` + "`" + ` and ` + "`" + `consecutiveFailures` + "`" + ` are as they are now, whatever the range.
+"""
+type IntegrationDeliveryHealth {
+  "The integration; null when it was deleted after the numbers were read."
+  integration: Integration
+  integrationId: ID!
+  "The integration's status now."
+  status: IntegrationStatus!
+  """
+  The attempts of the range that finished: ` + "`" + `succeeded` + "`" + ` plus ` + "`" + `failed` + "`" + `. Queued
+  attempts not made yet are in ` + "`" + `pending` + "`" + ` only.
+  """
+  attempted: Int!
+  "Outbound attempts the endpoint answered with 2xx, and inbound webhooks verified and applied or acknowledged (IGNORED)."
+  succeeded: Int!
+  "Outbound attempts that failed (FAILED) and inbound webhooks refused for their signature or body (REJECTED)."
+  failed: Int!
+  "Attempts of the range not finished yet (PENDING): outbound ones queued for their time, inbound ones being handled."
+  pending: Int!
+  "` + "`" + `succeeded / attempted` + "`" + `, from 0 to 1; null when nothing was attempted."
+  successRate: Float
+  """
+  The median latency in milliseconds of the finished attempts that recorded
+  one (the endpoint's answer outbound, Switchyard's handling inbound), by
+  nearest rank; null when none did.
+  """
+  latencyP50Ms: Int
+  "The 95th percentile of the same latencies, by nearest rank; null when none."
+  latencyP95Ms: Int
+  "When the latest finished attempt of the range was created; null when nothing was attempted."
+  lastDeliveryAt: DateTime
+  "Failed outbound attempts since the last success now, as the circuit breaker counts them."
+  consecutiveFailures: Int!
 }
 
 "How many orders are in one status."
@@ -2477,8 +2623,9 @@ extend type Query {
   """
   Analytics of one project, or with no projectId of every project the caller
   reads: members see the projects they own or belong to (not those where they
-  are only a customer), admins every project. A project the caller may not read
-  is NOT_FOUND, as if it did not exist. Anonymous callers get UNAUTHENTICATED.
+  are only a customer), admins every project, a partner's API key with
+  ANALYTICS_READ its own project. A project the caller may not read is
+  NOT_FOUND, as if it did not exist. Anonymous callers get UNAUTHENTICATED.
 
   Buckets are in ` + "`" + `timeZone` + "`" + `, an IANA name (default UTC). BAD_USER_INPUT, with
   ` + "`" + `extensions.field` + "`" + ` naming the argument: ` + "`" + `range.from` + "`" + ` when from is after to,
@@ -3576,6 +3723,8 @@ func (ec *executionContext) childFields_Analytics(ctx context.Context, field gra
 		return ec.fieldContext_Analytics_series(ctx, field)
 	case "topCustomers":
 		return ec.fieldContext_Analytics_topCustomers(ctx, field)
+	case "integrationHealth":
+		return ec.fieldContext_Analytics_integrationHealth(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Analytics", field.Name)
 }
@@ -3686,6 +3835,36 @@ func (ec *executionContext) childFields_IntegrationConnection(ctx context.Contex
 		return ec.fieldContext_IntegrationConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IntegrationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_IntegrationDeliveryHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "integration":
+		return ec.fieldContext_IntegrationDeliveryHealth_integration(ctx, field)
+	case "integrationId":
+		return ec.fieldContext_IntegrationDeliveryHealth_integrationId(ctx, field)
+	case "status":
+		return ec.fieldContext_IntegrationDeliveryHealth_status(ctx, field)
+	case "attempted":
+		return ec.fieldContext_IntegrationDeliveryHealth_attempted(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_IntegrationDeliveryHealth_succeeded(ctx, field)
+	case "failed":
+		return ec.fieldContext_IntegrationDeliveryHealth_failed(ctx, field)
+	case "pending":
+		return ec.fieldContext_IntegrationDeliveryHealth_pending(ctx, field)
+	case "successRate":
+		return ec.fieldContext_IntegrationDeliveryHealth_successRate(ctx, field)
+	case "latencyP50Ms":
+		return ec.fieldContext_IntegrationDeliveryHealth_latencyP50Ms(ctx, field)
+	case "latencyP95Ms":
+		return ec.fieldContext_IntegrationDeliveryHealth_latencyP95Ms(ctx, field)
+	case "lastDeliveryAt":
+		return ec.fieldContext_IntegrationDeliveryHealth_lastDeliveryAt(ctx, field)
+	case "consecutiveFailures":
+		return ec.fieldContext_IntegrationDeliveryHealth_consecutiveFailures(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IntegrationDeliveryHealth", field.Name)
 }
 
 func (ec *executionContext) childFields_IntegrationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5806,6 +5985,38 @@ func (ec *executionContext) fieldContext_Analytics_topCustomers(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Analytics_integrationHealth(ctx context.Context, field graphql.CollectedField, obj *switchyard.Analytics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Analytics_integrationHealth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IntegrationHealth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []switchyard.IntegrationDeliveryHealth) graphql.Marshaler {
+			return ec.marshalNIntegrationDeliveryHealth2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐIntegrationDeliveryHealthᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Analytics_integrationHealth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Analytics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IntegrationDeliveryHealth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _AnalyticsBucket_start(ctx context.Context, field graphql.CollectedField, obj *switchyard.AnalyticsBucket) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6866,6 +7077,291 @@ func (ec *executionContext) _IntegrationConnection_totalCount(ctx context.Contex
 }
 func (ec *executionContext) fieldContext_IntegrationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("IntegrationConnection", field, true, true, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_integration(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_integration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.IntegrationDeliveryHealth().Integration(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *switchyard.Integration) graphql.Marshaler {
+			return ec.marshalOIntegration2ᚖgithubᚗcomᚋswitchyardᚋswitchyardᚐIntegration(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_integration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IntegrationDeliveryHealth",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Integration(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_integrationId(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_integrationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IntegrationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_integrationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_status(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v switchyard.IntegrationStatus) graphql.Marshaler {
+			return ec.marshalNIntegrationStatus2githubᚗcomᚋswitchyardᚋswitchyardᚐIntegrationStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type IntegrationStatus does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_attempted(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_attempted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_attempted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_succeeded(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_succeeded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Succeeded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_succeeded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_failed(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_pending(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_successRate(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_successRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SuccessRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_successRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_latencyP50Ms(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_latencyP50Ms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyP50Ms, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_latencyP50Ms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_latencyP95Ms(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_latencyP95Ms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyP95Ms, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_latencyP95Ms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_lastDeliveryAt(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_lastDeliveryAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastDeliveryAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_lastDeliveryAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _IntegrationDeliveryHealth_consecutiveFailures(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationDeliveryHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrationDeliveryHealth_consecutiveFailures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConsecutiveFailures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrationDeliveryHealth_consecutiveFailures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrationDeliveryHealth", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _IntegrationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *switchyard.IntegrationEdge) (ret graphql.Marshaler) {
@@ -14558,6 +15054,11 @@ func (ec *executionContext) _Analytics(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "integrationHealth":
+			out.Values[i] = ec._Analytics_integrationHealth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15307,6 +15808,132 @@ func (ec *executionContext) _IntegrationConnection(ctx context.Context, sel ast.
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var integrationDeliveryHealthImplementors = []string{"IntegrationDeliveryHealth"}
+
+func (ec *executionContext) _IntegrationDeliveryHealth(ctx context.Context, sel ast.SelectionSet, obj *switchyard.IntegrationDeliveryHealth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, integrationDeliveryHealthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IntegrationDeliveryHealth")
+		case "integration":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._IntegrationDeliveryHealth_integration(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "integrationId":
+			out.Values[i] = ec._IntegrationDeliveryHealth_integrationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._IntegrationDeliveryHealth_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attempted":
+			out.Values[i] = ec._IntegrationDeliveryHealth_attempted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "succeeded":
+			out.Values[i] = ec._IntegrationDeliveryHealth_succeeded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failed":
+			out.Values[i] = ec._IntegrationDeliveryHealth_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pending":
+			out.Values[i] = ec._IntegrationDeliveryHealth_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "successRate":
+			out.Values[i] = ec._IntegrationDeliveryHealth_successRate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "latencyP50Ms":
+			out.Values[i] = ec._IntegrationDeliveryHealth_latencyP50Ms(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "latencyP95Ms":
+			out.Values[i] = ec._IntegrationDeliveryHealth_latencyP95Ms(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastDeliveryAt":
+			out.Values[i] = ec._IntegrationDeliveryHealth_lastDeliveryAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "consecutiveFailures":
+			out.Values[i] = ec._IntegrationDeliveryHealth_consecutiveFailures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19226,6 +19853,26 @@ func (ec *executionContext) marshalNIntegrationCriticality2githubᚗcomᚋswitch
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNIntegrationDeliveryHealth2githubᚗcomᚋswitchyardᚋswitchyardᚐIntegrationDeliveryHealth(ctx context.Context, sel ast.SelectionSet, v switchyard.IntegrationDeliveryHealth) graphql.Marshaler {
+	return ec._IntegrationDeliveryHealth(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIntegrationDeliveryHealth2ᚕgithubᚗcomᚋswitchyardᚋswitchyardᚐIntegrationDeliveryHealthᚄ(ctx context.Context, sel ast.SelectionSet, v []switchyard.IntegrationDeliveryHealth) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIntegrationDeliveryHealth2githubᚗcomᚋswitchyardᚋswitchyardᚐIntegrationDeliveryHealth(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNIntegrationDirection2githubᚗcomᚋswitchyardᚋswitchyardᚐIntegrationDirection(ctx context.Context, v any) (switchyard.IntegrationDirection, error) {

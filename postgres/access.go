@@ -96,6 +96,19 @@ func canReadProject(c *switchyard.Caller, alias string, ps *params) string {
 	}})
 }
 
+// canReadAnalytics: the projects whose numbers a caller reads. Admins all;
+// members the non-deleted projects they own or belong to (not those they only
+// order in); a partner with ANALYTICS_READ its own project while it is not
+// deleted. Reading the project itself (PROJECTS_READ) does not open its
+// revenue.
+func canReadAnalytics(c *switchyard.Caller, alias string, ps *params) string {
+	return forCaller(c, ps, func(me string) string {
+		return fmt.Sprintf("%s.id IN %s", alias, memberProjectIDs(me))
+	}, partnerGrant{switchyard.ScopeAnalyticsRead, func(ids *partnerIDs) string {
+		return fmt.Sprintf("(%[1]s.id = %[2]s AND %[1]s.status <> 'DELETED')", alias, ids.Project())
+	}})
+}
+
 // canReadOrder: admins read all; members the orders of their projects and the
 // orders where they are the customer; a partner with ORDERS_READ (or
 // ORDERS_WRITE) the orders of its project.

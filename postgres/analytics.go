@@ -69,13 +69,11 @@ func projectScope(ids []string) scopeFunc {
 }
 
 // analysedProjects returns the ids of the projects an analytics query covers:
-// the one asked for if c may read it (readable is false when not), else every
-// project c reads. A member's are the projects they own or belong to, not
-// those they only ordered in: a customer's orders are not their business's
-// numbers.
+// the one asked for if c may read its numbers (readable is false when not),
+// else every project whose numbers c reads (canReadAnalytics).
 func analysedProjects(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, projectID *string) (ids []string, readable bool, err error) {
 	var ps params
-	cond := canReadProject(c, "p", &ps)
+	cond := canReadAnalytics(c, "p", &ps)
 	if projectID != nil {
 		cond += " AND p.id = " + ps.add(strings.ToLower(*projectID)) + "::uuid"
 	}
@@ -132,6 +130,12 @@ func (s *AnalyticsService) Analytics(ctx context.Context, q switchyard.Analytics
 			}
 		}
 		summarize(out, &q, buckets, totals)
+		out.IntegrationHealth = []switchyard.IntegrationDeliveryHealth{}
+		if !q.SkipIntegrationHealth && len(projects) > 0 {
+			if out.IntegrationHealth, err = integrationHealth(ctx, tx, c, q.Range, scope); err != nil {
+				return err
+			}
+		}
 		out.TopCustomers = []switchyard.TopCustomer{}
 		if q.SkipTopCustomers || out.OrderCount == 0 {
 			return nil
@@ -791,4 +795,53 @@ func rankCustomers(rows []customerRow) []switchyard.TopCustomer {
 		out[i] = tc
 	}
 	return out
+}
+
+// integrationHealth sums up the deliveries in r of every integration in scope
+// that c may read, in one statement whatever their number: each
+// integration's attempts come off its (integration_id, created_at) index.
+// Statuses count as in IntegrationService.IntegrationHealth: SUCCEEDED and
+// IGNORED succeeded, FAILED and REJECTED failed, PENDING has not happened.
+func integrationHealth(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, r switchyard.AnalyticsRange, scope scopeFunc) ([]switchyard.IntegrationDeliveryHealth, error) {
+	var ps params
+	sql := fmt.Sprintf(`SELECT i.id::text, i.status, i.consecutive_failures, h.succeeded, h.failed, h.pending, h.p50, h.p95, h.last
+		FROM integrations i
+		CROSS JOIN LATERAL (
+			SELECT count(*) FILTER (WHERE d.status IN ('SUCCEEDED', 'IGNORED')) AS succeeded,
+				count(*) FILTER (WHERE d.status IN ('FAILED', 'REJECTED')) AS failed,
+				count(*) FILTER (WHERE d.status = 'PENDING') AS pending,
+				percentile_disc(0.5) WITHIN GROUP (ORDER BY d.latency_ms) FILTER (WHERE d.status <> 'PENDING') AS p50,
+				percentile_disc(0.95) WITHIN GROUP (ORDER BY d.latency_ms) FILTER (WHERE d.status <> 'PENDING') AS p95,
+				max(d.created_at) FILTER (WHERE d.status <> 'PENDING') AS last
+			FROM webhook_deliveries d
+			WHERE d.integration_id = i.id AND d.created_at >= %s AND d.created_at < %s
+		) h
+		WHERE %s AND %s
+		ORDER BY CASE i.criticality WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END, i.name, i.id`,
+		ps.add(r.From), ps.add(r.To), scope("i", &ps), canReadIntegration(c, "i", &ps))
+	return queryAll(ctx, tx, sql, ps, func(row pgx.CollectableRow) (switchyard.IntegrationDeliveryHealth, error) {
+		var (
+			h                         switchyard.IntegrationDeliveryHealth
+			succeeded, failed, queued int64
+			p50, p95                  *int32
+		)
+		if err := row.Scan(&h.IntegrationID, &h.Status, &h.ConsecutiveFailures, &succeeded, &failed, &queued, &p50, &p95, &h.LastDeliveryAt); err != nil {
+			return h, err
+		}
+		h.Succeeded, h.Failed, h.Pending = int(succeeded), int(failed), int(queued)
+		h.Attempted = h.Succeeded + h.Failed
+		if h.Attempted > 0 {
+			rate := float64(succeeded) / float64(h.Attempted)
+			h.SuccessRate = &rate
+		}
+		if p50 != nil {
+			v := int(*p50)
+			h.LatencyP50Ms = &v
+		}
+		if p95 != nil {
+			v := int(*p95)
+			h.LatencyP95Ms = &v
+		}
+		return h, nil
+	})
 }

@@ -12,23 +12,32 @@ import (
 
 func (r *Resolver) TopCustomer() graph.TopCustomerResolver { return &topCustomerResolver{r} }
 
-type topCustomerResolver struct{ *Resolver }
+func (r *Resolver) IntegrationDeliveryHealth() graph.IntegrationDeliveryHealthResolver {
+	return &integrationDeliveryHealthResolver{r}
+}
+
+type (
+	topCustomerResolver               struct{ *Resolver }
+	integrationDeliveryHealthResolver struct{ *Resolver }
+)
 
 // errNoAnalytics means the server was built without an AnalyticsService.
 var errNoAnalytics = errors.New("resolvers: analytics are not configured (Resolver.Analytics is nil)")
 
-// Analytics asks for the top customers only when the query selects them:
-// finding them is the most expensive part of the answer.
+// Analytics asks for the top customers and the integration health only when
+// the query selects them: the top customers are the most expensive part of
+// the answer.
 func (r *queryResolver) Analytics(ctx context.Context, projectID *string, rng switchyard.AnalyticsRange, granularity *switchyard.Granularity, timeZone *string) (*switchyard.Analytics, error) {
 	if r.Resolver.Analytics == nil {
 		return nil, errNoAnalytics
 	}
 	return r.Resolver.Analytics.Analytics(ctx, switchyard.AnalyticsQuery{
-		ProjectID:        projectID,
-		Range:            rng,
-		Granularity:      deref(granularity),
-		TimeZone:         deref(timeZone),
-		SkipTopCustomers: !selects(ctx, "topCustomers"),
+		ProjectID:             projectID,
+		Range:                 rng,
+		Granularity:           deref(granularity),
+		TimeZone:              deref(timeZone),
+		SkipTopCustomers:      !selects(ctx, "topCustomers"),
+		SkipIntegrationHealth: !selects(ctx, "integrationHealth"),
 	})
 }
 
@@ -51,4 +60,15 @@ func (r *topCustomerResolver) Customer(ctx context.Context, obj *switchyard.TopC
 		return nil, err
 	}
 	return loadByID(ctx, l.user, obj.CustomerID)
+}
+
+// Integration is read through the integration service like every other
+// integration field, so all the entries of a dashboard are one batched read;
+// null when the integration was deleted after the numbers were read.
+func (r *integrationDeliveryHealthResolver) Integration(ctx context.Context, obj *switchyard.IntegrationDeliveryHealth) (*switchyard.Integration, error) {
+	l, err := r.integrationLoaders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return loadByID(ctx, l.integration, obj.IntegrationID)
 }
