@@ -128,21 +128,26 @@ func (f EventFilter) Matches(e *Event) bool {
 	return f.ProjectID == "" || (e.ProjectID != nil && *e.ProjectID == f.ProjectID)
 }
 
-// Subscription is one live stream of events.
+// Subscription is one live stream of events, in Seq order, with no gap and
+// no duplicate. It is read one of two ways, not both: from the channel
+// Events, or with TryNext when Notify says there is something to take, which
+// needs no goroutine while the stream is idle.
 type Subscription interface {
-	// Events delivers the stream in Seq order, with no gap and no duplicate;
-	// it is closed when the stream ends.
+	// Events delivers the stream on a channel that is closed when the
+	// stream ends. A reader that stops reading ends the stream's context.
 	Events() <-chan *Event
-	// Err tells why the stream ended once Events is closed: nil when the
-	// context ended, or an error such as a slow consumer's, whose message
-	// names the last cursor delivered so the client can resume.
-	Err() error
-	// Notify has the stream call f whenever it queues an event on Events or
-	// closes it, and once at once for what it queued before. A reader can
-	// then drain Events when told instead of parking a goroutine on it for
-	// the life of an idle stream. f runs on the goroutine that delivers and
-	// must return at once; call Notify at most once.
+	// TryNext takes the next event without waiting: (e, true) an event,
+	// (nil, true) none queued now, (nil, false) the stream has ended and
+	// everything queued before its end was taken.
+	TryNext() (e *Event, more bool)
+	// Notify has the stream call f whenever it queues an event or ends, and
+	// once at once for what happened before. f runs on the goroutine that
+	// delivers and must return at once; call Notify at most once.
 	Notify(f func())
+	// Err tells why the stream ended once it has: nil when the context
+	// ended, or an error such as a slow consumer's, whose message names the
+	// last cursor delivered so the client can resume.
+	Err() error
 }
 
 // EventStream opens live event streams for callers.

@@ -328,7 +328,7 @@ func (h *Hub) route(ctx context.Context, e *switchyard.Event) {
 	}
 	for i, s := range h.overflowed {
 		h.endLocked(s, &switchyard.Error{Code: switchyard.ERATELIMITED, Message: fmt.Sprintf(
-			"subscription ended: it fell more than %d events behind; resume after cursor %s", cap(s.ch), switchyard.EventCursor(s.last.Load()))})
+			"subscription ended: it fell more than %d events behind; resume after cursor %s", s.q.limit, switchyard.EventCursor(s.last.Load()))})
 		h.overflowed[i] = nil
 	}
 	h.overflowed = h.overflowed[:0]
@@ -349,13 +349,10 @@ func (h *Hub) deliver(en *viewerEntry, e *switchyard.Event) {
 		if !s.live || e.Seq <= s.after || !s.filter.Matches(e) {
 			continue
 		}
-		// Only this goroutine sends to a live subscription, so a queue with
-		// room now still has room at the send.
-		if len(s.ch) == cap(s.ch) {
+		if !s.q.push(e) {
 			h.overflowed = append(h.overflowed, s)
 			continue
 		}
-		s.ch <- e
 		s.last.Store(e.Seq)
 		s.wake()
 	}
@@ -515,13 +512,13 @@ func (h *Hub) stop() {
 	h.readyOnce.Do(func() { close(h.ready) })
 }
 
-// subscription is one stream. Its fields other than ch and last are guarded
-// by Hub.mu.
+// subscription is one stream. Its fields other than q, last, notify and
+// those of Events are guarded by Hub.mu.
 type subscription struct {
 	h      *Hub
 	entry  *viewerEntry
 	filter switchyard.EventFilter
-	ch     chan *switchyard.Event
+	q      eventQueue
 	idx    int // in entry.subs
 	live   bool
 	ended  bool
@@ -532,31 +529,72 @@ type subscription struct {
 	last atomic.Int64
 	err  error
 	// quit is closed when a replaying subscription ends; its replay
-	// goroutine then closes ch.
+	// goroutine then closes q.
 	quit    chan struct{}
 	stopCtx func() bool
 	expiry  *time.Timer
 	notify  atomic.Pointer[func()]
+	// done is the subscriber's context's: Events' feeder stops there.
+	done     <-chan struct{}
+	feedOnce sync.Once
+	ch       chan *switchyard.Event
 }
 
-func (s *subscription) Events() <-chan *switchyard.Event { return s.ch }
+// Events feeds the queue to a channel, for readers that wait on one; it
+// costs a goroutine for the life of the stream, which TryNext and Notify do
+// not.
+func (s *subscription) Events() <-chan *switchyard.Event {
+	s.feedOnce.Do(func() {
+		s.ch = make(chan *switchyard.Event)
+		signal := make(chan struct{}, 1)
+		s.Notify(func() {
+			select {
+			case signal <- struct{}{}:
+			default:
+			}
+		})
+		go s.feed(signal)
+	})
+	return s.ch
+}
+
+func (s *subscription) feed(signal <-chan struct{}) {
+	defer close(s.ch)
+	for {
+		e, more := s.q.pop()
+		switch {
+		case e != nil:
+			select {
+			case s.ch <- e:
+			case <-s.done:
+				return // the reader is gone
+			}
+		case !more:
+			return
+		default:
+			<-signal
+		}
+	}
+}
+
+func (s *subscription) TryNext() (*switchyard.Event, bool) { return s.q.pop() }
 
 func (s *subscription) Notify(f func()) {
 	s.notify.Store(&f)
 	f()
 }
 
-// wake tells the reader that ch has an event or was closed.
+// wake tells the reader that q has an event or was closed.
 func (s *subscription) wake() {
 	if f := s.notify.Load(); f != nil {
 		(*f)()
 	}
 }
 
-// closeQueue closes ch behind the events in it: the reader gets them, then
+// closeQueue closes q behind the events in it: the reader gets them, then
 // the end.
 func (s *subscription) closeQueue() {
-	close(s.ch)
+	s.q.close()
 	s.wake()
 }
 
@@ -622,7 +660,8 @@ func (h *Hub) Subscribe(ctx context.Context, f switchyard.EventFilter) (switchya
 		}
 	}
 
-	s := &subscription{h: h, filter: f, ch: make(chan *switchyard.Event, h.opts.QueueSize)}
+	s := &subscription{h: h, filter: f, done: ctx.Done()}
+	s.q.limit = h.opts.QueueSize
 	if err := h.register(ctx, caller.UserID, s); err != nil {
 		return nil, err
 	}
@@ -694,6 +733,7 @@ func (h *Hub) register(ctx context.Context, userID string, s *subscription) erro
 				s.after = max(s.filter.After, h.last)
 			} else {
 				s.quit = make(chan struct{})
+				s.q.room = make(chan struct{}, 1)
 			}
 			s.last.Store(max(s.filter.After, s.after))
 			h.mu.Unlock()
@@ -753,15 +793,8 @@ func (h *Hub) endLocked(s *subscription, err error) {
 // drain discards what a live subscription has queued, for a subscriber who
 // may no longer see it.
 func drain(s *subscription) {
-	if !s.live {
-		return
-	}
-	for {
-		select {
-		case <-s.ch:
-		default:
-			return
-		}
+	if s.live {
+		s.q.clear()
 	}
 }
 
@@ -781,7 +814,7 @@ func (h *Hub) replay(ctx context.Context, s *subscription, pending []*switchyard
 		pos := h.last
 		// A reader still working through a full queue of replayed events
 		// would be cut off by the first live one; let it drain first.
-		if next >= pos && len(s.ch) <= cap(s.ch)/2 {
+		if next >= pos && s.q.len() <= s.q.limit/2 {
 			s.after, s.live = next, true
 			h.mu.Unlock()
 			return
@@ -823,14 +856,16 @@ func (h *Hub) replay(ctx context.Context, s *subscription, pending []*switchyard
 				continue
 			}
 			if s.filter.Matches(e) && s.entry.viewer.Load().CanSee(e) {
-				select {
-				case s.ch <- e:
-					s.last.Store(e.Seq)
-					s.wake()
-				case <-s.quit:
-					s.closeQueue()
-					return
+				for !s.q.push(e) { // full: wait for the reader to take one
+					select {
+					case <-s.q.room:
+					case <-s.quit:
+						s.closeQueue()
+						return
+					}
 				}
+				s.last.Store(e.Seq)
+				s.wake()
 			}
 			next = e.Seq
 		}

@@ -32,6 +32,10 @@ import (
 type Stream struct {
 	resumeAfter string
 	detach      bool
+	// base is the operation's context as the transport gave it: a detached
+	// subscription lives on it rather than on the resolver's context, which
+	// also holds gqlgen's execution of the operation's setup.
+	base context.Context
 
 	mu       sync.Mutex
 	cursors  []string
@@ -47,7 +51,7 @@ type streamKey struct{}
 // reconnects with Last-Event-ID continues where it left off whatever its
 // request says.
 func WithStream(ctx context.Context, resumeAfter string) (context.Context, *Stream) {
-	s := &Stream{resumeAfter: resumeAfter}
+	s := &Stream{resumeAfter: resumeAfter, base: ctx}
 	return context.WithValue(ctx, streamKey{}, s), s
 }
 

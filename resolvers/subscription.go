@@ -135,20 +135,26 @@ func subscribe[T any](ctx context.Context, r *Resolver, f switchyard.EventFilter
 	if !caller.ExpiresAt.IsZero() && !time.Now().Before(caller.ExpiresAt) {
 		return nil, switchyard.Errorf(switchyard.EUNAUTHENTICATED, "token expired; reconnect with a new token")
 	}
-	sub, err := r.Events.Subscribe(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan T)
-	if st := streamFrom(ctx); st != nil && st.detach {
+	st := streamFrom(ctx)
+	if st != nil && st.detach {
 		// The transport reads sub itself; the closed channel ends gqlgen's
 		// part of the operation.
+		sub, err := r.Events.Subscribe(st.base, f)
+		if err != nil {
+			return nil, err
+		}
+		out := make(chan T)
 		st.mu.Lock()
 		st.detached = sub
 		st.mu.Unlock()
 		close(out)
 		return out, nil
 	}
+	sub, err := r.Events.Subscribe(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan T)
 	go pump(ctx, caller, f.After, sub, streamFrom(ctx), convert, out)
 	return out, nil
 }

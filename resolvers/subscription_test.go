@@ -24,8 +24,10 @@ type fakeSub struct {
 func (s *fakeSub) Events() <-chan *switchyard.Event { return s.ch }
 func (s *fakeSub) Err() error                       { return s.err }
 
-// Notify is unused: the channel adapter under test parks on Events.
-func (s *fakeSub) Notify(func()) {}
+// TryNext and Notify are unused: the channel adapter under test parks on
+// Events.
+func (s *fakeSub) TryNext() (*switchyard.Event, bool) { return nil, true }
+func (s *fakeSub) Notify(func())                      {}
 
 func (f *fakeStream) Subscribe(ctx context.Context, filter switchyard.EventFilter) (switchyard.Subscription, error) {
 	s := &fakeSub{ch: make(chan *switchyard.Event, 16)}

@@ -85,28 +85,23 @@ func (l *liveStream) wake() {
 // looking, is what keeps a wake between the last look and running's reset
 // from being lost.
 func (l *liveStream) drain() {
-	events := l.sub.Events()
 	for {
 		l.pending.Store(false)
 		for {
-			var e *switchyard.Event
-			var ok bool
-			select {
-			case e, ok = <-events:
-			default:
-				goto idle
-			}
-			if !ok {
-				l.finish()
-				return // running stays set: the stream is over
+			e, more := l.sub.TryNext()
+			if e == nil {
+				if !more {
+					l.finish()
+					return // running stays set: the stream is over
+				}
+				break
 			}
 			if !l.gone && !l.deliver(l.result(e)) {
 				// Keep reading to the end without writing: the transport
-				// ends the operation's context, which closes the queue.
+				// ends the operation's context, which ends the stream.
 				l.gone = true
 			}
 		}
-	idle:
 		l.running.Store(false)
 		if !l.pending.Load() || !l.running.CompareAndSwap(false, true) {
 			return

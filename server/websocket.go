@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -103,7 +104,8 @@ func newWSTransport(cfg Config, auth *authenticator, present graphql.ErrorPresen
 		// and read through a small buffer of their own: net/http's 4 KiB one
 		// is dropped with the handler (see Do).
 		WriteBufferPool: &sync.Pool{},
-		ReadBufferSize:  1024,
+		// 0: read through the reader the hijack hands over, which is ours
+		// (ownReaderHijacker, wsidle.go).
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			writeError(w, status, switchyard.EINVALID, "websocket upgrade failed: "+reason.Error())
 		},
@@ -120,12 +122,13 @@ func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		return
 	}
 	requested := websocket.Subprotocols(r)
-	conn, err := t.upgrader.Upgrade(w, r, nil)
+	hj := &ownReaderHijacker{ResponseWriter: w}
+	conn, err := t.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return // the upgrader answered
 	}
 	c := &wsConn{
-		t: t, conn: conn, op: operation{exec: exec, present: t.present, log: t.log, results: t.results}, headers: r.Header,
+		t: t, conn: conn, br: hj.br, op: operation{exec: exec, present: t.present, log: t.log, results: t.results},
 		ops: map[string]*wsOp{},
 	}
 	switch conn.Subprotocol() {
@@ -160,11 +163,11 @@ func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 
 // wsConn is one connection.
 type wsConn struct {
-	t       *wsTransport
-	conn    *websocket.Conn
-	op      operation
-	legacy  bool
-	headers http.Header
+	t      *wsTransport
+	conn   *websocket.Conn
+	br     *bufio.Reader // gorilla's reader, ours: see wsidle.go; nil when not
+	op     operation
+	legacy bool
 
 	writeMu sync.Mutex
 
@@ -214,9 +217,8 @@ func (c *wsConn) serve(reqCtx context.Context) {
 	})
 	defer initTimer.Stop()
 
-	deadline := func() { _ = c.conn.SetReadDeadline(time.Now().Add(c.t.keepAlive + c.t.pongWait)) }
-	deadline()
-	c.conn.SetPongHandler(func(string) error { deadline(); return nil })
+	c.extendReadDeadline()
+	c.conn.SetPongHandler(func(string) error { c.extendReadDeadline(); return nil })
 	var pinger *time.Timer
 	pinger = time.AfterFunc(c.t.keepAlive, func() {
 		if c.isClosed() {
@@ -234,7 +236,10 @@ func (c *wsConn) serve(reqCtx context.Context) {
 	defer pinger.Stop()
 
 	for {
-		typ, r, err := c.conn.NextReader()
+		err := c.awaitMessage()
+		if err == nil {
+			err = c.readMessage()
+		}
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			if errors.As(err, &ne) && ne.Timeout() && !c.isClosed() {
@@ -242,24 +247,50 @@ func (c *wsConn) serve(reqCtx context.Context) {
 			}
 			return
 		}
-		deadline()
-		data, err := io.ReadAll(io.LimitReader(r, c.t.readLimit+1))
-		if err != nil {
-			return
+	}
+}
+
+// errStopReading ends the read loop after the connection was closed with a
+// reason of its own.
+var errStopReading = errors.New("stop reading")
+
+// readMessage reads and handles one message.
+func (c *wsConn) readMessage() error {
+	typ, r, err := c.conn.NextReader()
+	if err != nil {
+		return err
+	}
+	c.extendReadDeadline()
+	data, err := io.ReadAll(io.LimitReader(r, c.t.readLimit+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) > c.t.readLimit {
+		c.closeWith(closeMessageTooBig, fmt.Sprintf("message too big: the limit is %d bytes", c.t.readLimit))
+		return errStopReading
+	}
+	if typ != websocket.TextMessage {
+		if !c.invalid("Invalid message received: binary frames are not part of the protocol") {
+			return errStopReading
 		}
-		if int64(len(data)) > c.t.readLimit {
-			c.closeWith(closeMessageTooBig, fmt.Sprintf("message too big: the limit is %d bytes", c.t.readLimit))
-			return
-		}
-		if typ != websocket.TextMessage {
-			if !c.invalid("Invalid message received: binary frames are not part of the protocol") {
-				return
-			}
-			continue
-		}
-		if !c.handle(data) {
-			return
-		}
+		return nil
+	}
+	if !c.handle(data) {
+		return errStopReading
+	}
+	return nil
+}
+
+// extendReadDeadline gives the peer another keep-alive interval and the
+// pong wait to send something, after anything it sent.
+func (c *wsConn) extendReadDeadline() {
+	_ = c.conn.SetReadDeadline(time.Now().Add(c.t.keepAlive + c.t.pongWait))
+}
+
+// pong answers a ping the client sent.
+func (c *wsConn) pong(payload []byte) {
+	if err := c.conn.WriteControl(websocket.PongMessage, payload, time.Now().Add(writeTimeout)); err != nil {
+		go c.closeWith(closeNormal, "terminated")
 	}
 }
 
@@ -412,7 +443,6 @@ func (c *wsConn) subscribe(id string, hasID bool, payload json.RawMessage) bool 
 	c.wg.Add(1)
 	c.mu.Unlock()
 
-	params.Headers = c.headers
 	go c.run(ctx, id, op, &params)
 	return true
 }
