@@ -48,12 +48,20 @@ type Index struct {
 
 var _ switchyard.SearchIndex = (*Index)(nil)
 
-// generation is one open Bleve index with its analyzer and document table.
+// generation is one open Bleve index with its analyzer and columns.
 type generation struct {
-	name  string
-	idx   bleve.Index
-	text  analysis.Analyzer
-	table *docTable
+	name string
+	idx  bleve.Index
+	text analysis.Analyzer
+	cols *columnCache
+
+	// The warmer reads the columns of segments a merge or a batch brought
+	// into the live generation, so the search that meets them first does not
+	// pay for it. Started when the generation goes live.
+	warmMu   sync.Mutex
+	warmCh   chan struct{} // nil until started
+	warmStop chan struct{}
+	warmDone chan struct{}
 }
 
 // Open opens (or creates) the index in dir. Another process holding the same
@@ -87,12 +95,18 @@ func Open(dir string) (*Index, error) {
 			return nil, err
 		}
 		if err := writeName(dir, currentFile, name); err != nil {
-			_ = live.idx.Close()
+			_ = live.close()
 			return nil, err
 		}
 	} else if live, err = openGeneration(dir, current); err != nil {
 		return nil, err
 	}
+	// The columns first, so the first searches do not wait for them.
+	if err := live.warm(context.Background()); err != nil {
+		_ = live.close()
+		return nil, err
+	}
+	live.startWarmer()
 	// Generations neither live nor being rebuilt are left over from a crash
 	// during Commit or Abort.
 	entries, _ := os.ReadDir(dir)
@@ -113,7 +127,7 @@ func createGeneration(dir, name string) (*generation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded search: create %s: %w", name, err)
 	}
-	return newGeneration(name, idx, newDocTable())
+	return newGeneration(name, idx)
 }
 
 func openGeneration(dir, name string) (*generation, error) {
@@ -124,28 +138,111 @@ func openGeneration(dir, name string) (*generation, error) {
 		}
 		return nil, fmt.Errorf("embedded search: open %s: %w", name, err)
 	}
-	table, err := loadDocTable(context.Background(), idx)
-	if err != nil {
-		_ = idx.Close()
-		return nil, err
-	}
-	return newGeneration(name, idx, table)
+	return newGeneration(name, idx)
 }
 
 // scorchConfig: every batch waits until it is on disk, so what Index or
 // SetCheckpoint acknowledged survives a crash (Bleve's unsafe batches are
-// dropped by Close, which would lose a rebuild's progress).
+// dropped by Close, which would lose a rebuild's progress). Scorch reports
+// batches and merges to onScorchEvent.
 func scorchConfig() map[string]any {
-	return map[string]any{"bolt_timeout": "1s"}
+	return map[string]any{"bolt_timeout": "1s", "eventCallbackName": scorchEvents}
 }
 
-func newGeneration(name string, idx bleve.Index, table *docTable) (*generation, error) {
+func newGeneration(name string, idx bleve.Index) (*generation, error) {
 	a := idx.Mapping().AnalyzerNamed(analyzerText)
 	if a == nil {
 		_ = idx.Close()
 		return nil, fmt.Errorf("embedded search: %s has no %s analyzer", name, analyzerText)
 	}
-	return &generation{name: name, idx: idx, text: a, table: table}, nil
+	return &generation{name: name, idx: idx, text: a, cols: newColumnCache()}, nil
+}
+
+// warm reads the columns of the generation's current segments.
+func (g *generation) warm(ctx context.Context) error {
+	adv, err := g.idx.Advanced()
+	if err != nil {
+		return unavailable(err)
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return unavailable(err)
+	}
+	defer r.Close()
+	snap, ok := r.(*scorch.IndexSnapshot)
+	if !ok {
+		return fmt.Errorf("embedded search: unexpected index reader %T", r)
+	}
+	_, err = g.cols.load(ctx, snap)
+	return err
+}
+
+// scorchEvents names onScorchEvent in Scorch's registry of callbacks.
+const scorchEvents = "switchyard-embedded"
+
+func init() { scorch.RegistryEventCallbacks[scorchEvents] = onScorchEvent }
+
+// warmers are the live generations, by their Scorch index.
+var warmers sync.Map // *scorch.Scorch → *generation
+
+func onScorchEvent(e scorch.Event) bool {
+	switch e.Kind {
+	case scorch.EventKindBatchIntroduction, scorch.EventKindMergeTaskIntroduction:
+		if g, ok := warmers.Load(e.Scorch); ok {
+			select {
+			case g.(*generation).warmCh <- struct{}{}:
+			default: // a warm-up is already due; it will see this change too
+			}
+		}
+	}
+	return true
+}
+
+// startWarmer keeps the columns of new segments read as they come: call
+// once the generation is live.
+func (g *generation) startWarmer() {
+	adv, err := g.idx.Advanced()
+	if err != nil {
+		return
+	}
+	s, ok := adv.(*scorch.Scorch)
+	if !ok {
+		return
+	}
+	g.warmMu.Lock()
+	defer g.warmMu.Unlock()
+	if g.warmCh != nil {
+		return
+	}
+	g.warmCh, g.warmStop, g.warmDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(g.warmDone)
+		for {
+			select {
+			case <-g.warmStop:
+				return
+			case <-g.warmCh:
+				// A failure leaves the columns to the next search.
+				_ = g.warm(context.Background())
+			}
+		}
+	}()
+	warmers.Store(s, g)
+}
+
+// close stops the warmer and closes the index.
+func (g *generation) close() error {
+	g.warmMu.Lock()
+	if g.warmCh != nil && g.warmStop != nil {
+		if adv, err := g.idx.Advanced(); err == nil {
+			warmers.Delete(adv)
+		}
+		close(g.warmStop)
+		<-g.warmDone
+		g.warmStop = nil
+	}
+	g.warmMu.Unlock()
+	return g.idx.Close()
 }
 
 // Index implements switchyard.SearchIndex.
@@ -201,7 +298,7 @@ func (x *Index) Close() error {
 		return nil
 	}
 	x.closed = true
-	return x.live.idx.Close()
+	return x.live.close()
 }
 
 // acquire returns the live generation, held until release.
@@ -243,7 +340,6 @@ func indexDocs(ctx context.Context, g *generation, docs []switchyard.SearchDocum
 		return err
 	}
 	b := g.idx.NewBatch()
-	written := make(map[string]*sd.Doc, len(newest))
 	for key, d := range newest {
 		if d.Version <= stored[key] {
 			continue
@@ -252,7 +348,6 @@ func indexDocs(ctx context.Context, g *generation, docs []switchyard.SearchDocum
 		if err := b.Index(key, fields(flat)); err != nil {
 			return fmt.Errorf("embedded search: index %s: %w", key, err)
 		}
-		written[key] = flat
 	}
 	if extra != nil {
 		extra(b)
@@ -263,9 +358,6 @@ func indexDocs(ctx context.Context, g *generation, docs []switchyard.SearchDocum
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// The table first: a search meanwhile may count a document's new values
-	// with its old text, but never drops a document the index already has.
-	g.table.set(written)
 	if err := g.idx.Batch(b); err != nil {
 		return fmt.Errorf("embedded search: batch: %w", err)
 	}
@@ -293,7 +385,6 @@ func deleteDoc(ctx context.Context, g *generation, typ switchyard.SearchType, id
 	if err := g.idx.Index(key, map[string]any{sd.FieldKey: key, sd.FieldVersion: float64(version)}); err != nil {
 		return fmt.Errorf("embedded search: delete %s: %w", key, err)
 	}
-	g.table.remove(key)
 	return nil
 }
 

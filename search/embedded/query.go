@@ -3,13 +3,16 @@ package embedded
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/search"
+	"github.com/blevesearch/bleve/v2/search/collector"
 	"github.com/blevesearch/bleve/v2/search/highlight/highlighter/html"
 	"github.com/blevesearch/bleve/v2/search/query"
 	index "github.com/blevesearch/bleve_index_api"
@@ -54,31 +57,47 @@ func (x *Index) Search(ctx context.Context, q switchyard.SearchQuery) (*switchya
 		return nil, err
 	}
 	defer b.close()
+	cols, err := g.cols.load(ctx, b.snap)
+	if err != nil {
+		return nil, searchError(ctx, err)
+	}
 	first := *q.First
-	req := bleve.NewSearchRequestOptions(b.searchQuery(q), first+1, 0, false)
-	req.SortBy([]string{"-_score", "_id"})
+	text := b.textQuery(q.Text)
+	bq := b.searchQuery(q, text)
+	sortOrder := search.SortOrder{&search.SortScore{Desc: true}, &keySort{cols: cols}}
+	var coll *collector.TopNCollector
 	if after != nil {
-		req.SetSearchAfter([]string{after.Score, after.Key})
+		coll = collector.NewTopNCollectorAfter(first+1, sortOrder, []string{after.Score, after.Key})
+	} else {
+		coll = collector.NewTopNCollector(first+1, 0, sortOrder)
 	}
-	if first > 0 && q.Text != "" {
-		req.Highlight = bleve.NewHighlightWithStyle(html.Name)
-		req.Highlight.Fields = sd.HighlightFields
+	counter := newHitCounter(cols, q)
+	// No term locations: only the page is highlighted, afterwards.
+	searcher, err := bq.Searcher(ctx, b.reader, g.idx.Mapping(), search.SearcherOptions{})
+	if err != nil {
+		return nil, searchError(ctx, err)
 	}
-	counter := g.table.counter(q)
-	res, err := g.idx.SearchInContext(counter.hook(ctx), req)
-	facets := counter.results()
-	counter.done()
+	err = coll.Collect(counter.hook(ctx), searcher, b.reader)
+	if cerr := searcher.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, searchError(ctx, err)
 	}
 
-	out := &switchyard.SearchResults{TotalCount: counter.total, Facets: facets}
-	hits := res.Hits
+	out := &switchyard.SearchResults{TotalCount: counter.total, Facets: counter.results()}
+	hits := coll.Results()
 	if len(hits) > first {
 		hits = hits[:first]
 		out.PageInfo.HasNextPage = true
 	}
 	out.PageInfo.HasPreviousPage = after != nil
+	var hls map[*search.DocumentMatch][]switchyard.SearchHighlight
+	if len(hits) > 0 && text != nil {
+		if hls, err = b.highlight(hits, sd.ParseText(q.Text).Words); err != nil {
+			return nil, searchError(ctx, err)
+		}
+	}
 	for _, h := range hits {
 		typ, id, ok := switchyard.ParseSearchKey(h.ID)
 		if !ok {
@@ -88,7 +107,7 @@ func (x *Index) Search(ctx context.Context, q switchyard.SearchQuery) (*switchya
 			Type:       typ,
 			ID:         id,
 			Score:      h.Score,
-			Highlights: highlights(h.Fragments),
+			Highlights: hls[h],
 			Cursor:     sd.EncodeCursor(cursor{Score: strconv.FormatFloat(h.Score, 'g', -1, 64), Key: h.ID}),
 		})
 	}
@@ -160,11 +179,18 @@ func (x *Index) Suggest(ctx context.Context, q switchyard.SuggestQuery) ([]switc
 	return out, nil
 }
 
-// builder turns text into Bleve queries against one generation.
+// builder turns text into Bleve queries against one snapshot of a
+// generation, the snapshot the search then runs on.
 type builder struct {
 	g      *generation
 	reader index.IndexReader
+	snap   *scorch.IndexSnapshot
 	fuzzy  index.IndexReaderFuzzy
+
+	// What the text query matches in the highlighted fields: terms by
+	// field, and phrases (as analyzed terms) in phraseFields.
+	marks   map[string]map[string]bool
+	phrases [][]string
 }
 
 func newBuilder(g *generation) (*builder, error) {
@@ -176,7 +202,12 @@ func newBuilder(g *generation) (*builder, error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	b := &builder{g: g, reader: r}
+	snap, ok := r.(*scorch.IndexSnapshot)
+	if !ok {
+		_ = r.Close()
+		return nil, fmt.Errorf("embedded search: unexpected index reader %T", r)
+	}
+	b := &builder{g: g, reader: r, snap: snap, marks: map[string]map[string]bool{}}
 	b.fuzzy, _ = r.(index.IndexReaderFuzzy)
 	return b, nil
 }
@@ -234,23 +265,32 @@ func (b *builder) near(t string) []nearTerm {
 	return out
 }
 
-// searchQuery is the whole query: every word and phrase must match, and so
-// must every filter and the access rule. Filters are conjunction members with
-// no weight rather than a post-filter, so the most selective clause (often
-// the access rule) drives the search and the score is the text's alone.
-func (b *builder) searchQuery(q switchyard.SearchQuery) query.Query {
+// searchQuery is the whole query: every word and phrase must match (text,
+// from textQuery), and so must every filter and the access rule. Filters are
+// conjunction members that score nothing rather than a post-filter, so the
+// most selective clause (often the access rule) drives the search and the
+// score is the text's alone.
+func (b *builder) searchQuery(q switchyard.SearchQuery, text query.Query) query.Query {
 	filters := filterQueries(q.Types, q.Filter, q.Viewer)
 	if q.Text == "" {
+		// Nothing to score: every hit scores 0, as in Elasticsearch, and
+		// comes in key order.
 		if len(filters) == 0 {
-			// Only range filters, which the document table applies.
-			return bleve.NewMatchAllQuery()
+			// Only range filters, which the columns apply.
+			return filterQuery{bleve.NewMatchAllQuery()}
 		}
-		// Nothing to score: a constant score over what the filters keep.
-		bq := bleve.NewBooleanQuery()
-		bq.AddFilter(bleve.NewConjunctionQuery(filters...))
-		return bq
+		return bleve.NewConjunctionQuery(filters...)
 	}
-	t := sd.ParseText(q.Text)
+	if text == nil {
+		return bleve.NewMatchNoneQuery()
+	}
+	return bleve.NewConjunctionQuery(append([]query.Query{text}, filters...)...)
+}
+
+// textQuery matches what was typed: every word and phrase. nil when nothing
+// typed can match (no text, or only punctuation).
+func (b *builder) textQuery(typed string) query.Query {
+	t := sd.ParseText(typed)
 	var must []query.Query
 	for i, w := range t.Words {
 		if wq := b.wordQuery(w, i == len(t.Words)-1 && len(t.Phrases) == 0); wq != nil {
@@ -259,11 +299,21 @@ func (b *builder) searchQuery(q switchyard.SearchQuery) query.Query {
 	}
 	for _, p := range t.Phrases {
 		must = append(must, phraseQuery(p))
+		var terms []string
+		for _, tok := range b.g.text.Analyze([]byte(p)) {
+			terms = append(terms, string(tok.Term))
+		}
+		if len(terms) > 0 {
+			b.phrases = append(b.phrases, terms)
+		}
 	}
-	if len(must) == 0 {
-		return bleve.NewMatchNoneQuery()
+	switch len(must) {
+	case 0:
+		return nil
+	case 1:
+		return must[0]
 	}
-	return bleve.NewConjunctionQuery(append(must, filters...)...)
+	return bleve.NewConjunctionQuery(must...)
 }
 
 // wordQuery matches one typed word: as a whole, it may equal an email or an
@@ -308,12 +358,18 @@ func (b *builder) termQuery(t string, last bool) query.Query {
 	near := b.near(t)
 	alts := make([]query.Query, 0, (1+len(near))*len(sd.TextFields)+1)
 	for _, f := range sd.TextFields {
-		alts = append(alts, term(f.Name, t, f.Boost))
+		mk := term
+		if f.Name == sd.FieldKind {
+			mk = kindTerm
+		}
+		alts = append(alts, mk(f.Name, t, f.Boost))
+		b.mark(f.Name, t)
 		if !f.Fuzzy {
 			continue
 		}
 		for _, c := range near {
-			alts = append(alts, term(f.Name, c.term, f.Boost*c.weight))
+			alts = append(alts, mk(f.Name, c.term, f.Boost*c.weight))
+			b.mark(f.Name, c.term)
 		}
 	}
 	if last && utf8.RuneCountInString(t) >= sd.PrefixMinLength {
@@ -352,11 +408,14 @@ func (b *builder) completionQuery(word string) query.Query {
 	return bleve.NewDisjunctionQuery(alts...)
 }
 
+// phraseFields are where phrases occur.
+var phraseFields = []string{sd.FieldName, sd.FieldDescription, sd.FieldProjectName, sd.FieldCustomerName, sd.FieldEmail, sd.FieldCustomerEmail, sd.FieldNumber}
+
 // phraseQuery matches the words of a quoted phrase next to each other, in the
 // fields where phrases occur.
 func phraseQuery(p string) query.Query {
 	var alts []query.Query
-	for _, f := range []string{sd.FieldName, sd.FieldDescription, sd.FieldProjectName, sd.FieldCustomerName, sd.FieldEmail, sd.FieldCustomerEmail, sd.FieldNumber} {
+	for _, f := range phraseFields {
 		pq := bleve.NewMatchPhraseQuery(p)
 		pq.SetField(f)
 		pq.Analyzer = analyzerText
@@ -366,8 +425,8 @@ func phraseQuery(p string) query.Query {
 	return bleve.NewDisjunctionQuery(alts...)
 }
 
-// filterQueries are the term filters and the access rule, weightless; none
-// for an admin with no filter. Range filters apply in the document table.
+// filterQueries are the term filters and the access rule, unscored; none
+// for an admin with no filter. Range filters apply in the columns.
 func filterQueries(types []switchyard.SearchType, f switchyard.SearchFilter, v *switchyard.Viewer) []query.Query {
 	var conj []query.Query
 	anyOf := func(field string, values []string) {
@@ -376,12 +435,10 @@ func filterQueries(types []switchyard.SearchType, f switchyard.SearchFilter, v *
 			alts = append(alts, term(field, val, 0))
 		}
 		if len(alts) == 1 {
-			conj = append(conj, alts[0])
+			conj = append(conj, filterQuery{alts[0]})
 			return
 		}
-		dq := bleve.NewDisjunctionQuery(alts...)
-		dq.SetBoost(0)
-		conj = append(conj, dq)
+		conj = append(conj, filterQuery{bleve.NewDisjunctionQuery(alts...)})
 	}
 	if len(types) > 0 {
 		vals := make([]string, len(types))
@@ -406,6 +463,11 @@ func filterQueries(types []switchyard.SearchType, f switchyard.SearchFilter, v *
 	return conj
 }
 
+// kindTerm matches the type word, the one text field holding a single token.
+func kindTerm(field, value string, boost float64) query.Query {
+	return singleTokenTermQuery{field: field, term: value, boost: boost}
+}
+
 func term(field, value string, boost float64) query.Query {
 	tq := bleve.NewTermQuery(value)
 	tq.SetField(field)
@@ -425,14 +487,98 @@ func analyze(g *generation, word string) []string {
 	return out
 }
 
-func highlights(fragments search.FieldFragmentMap) []switchyard.SearchHighlight {
-	var out []switchyard.SearchHighlight
-	for _, f := range sd.HighlightFields {
-		if snippets := fragments[f]; len(snippets) > 0 {
-			out = append(out, switchyard.SearchHighlight{Field: f, Snippets: snippets})
+// mark notes that the text query matches term in field, for highlights.
+func (b *builder) mark(field, term string) {
+	if b.marks[field] == nil {
+		b.marks[field] = map[string]bool{}
+	}
+	b.marks[field][term] = true
+}
+
+// highlight returns the highlights of the page's hits. The search gathered
+// no term locations: over every match they cost as much as the rest of the
+// search, and a second search for the page's alone has to step through the
+// postings of every common word again. Instead each highlighted field of a
+// hit is analyzed as it was indexed, and the terms the text query matches in
+// that field (and its phrases, where they occur in a row) are where term
+// vectors would have put them.
+func (b *builder) highlight(hits search.DocumentMatchCollection, words []string) (map[*search.DocumentMatch][]switchyard.SearchHighlight, error) {
+	hl, err := bleve.Config.Cache.HighlighterNamed(html.Name)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[*search.DocumentMatch][]switchyard.SearchHighlight, len(hits))
+	for _, h := range hits {
+		doc, err := b.reader.Document(h.ID)
+		if err != nil {
+			return nil, err
+		}
+		if doc == nil {
+			continue
+		}
+		texts := map[string]string{}
+		doc.VisitFields(func(f index.Field) {
+			if tf, ok := f.(index.TextField); ok && slices.Contains(sd.HighlightFields, f.Name()) {
+				texts[f.Name()] = tf.Text()
+			}
+		})
+		h.Locations = search.FieldTermLocationMap{}
+		for _, f := range sd.HighlightFields {
+			if text := texts[f]; text != "" {
+				if tlm := b.locations(f, text); len(tlm) > 0 {
+					h.Locations[f] = tlm
+					hl.BestFragmentsInField(h, doc, f, 1)
+				}
+			}
+		}
+		out[h] = sd.Highlights(h.Fragments, texts[sd.FieldNumber], words)
+	}
+	return out, nil
+}
+
+// locations finds where the text query matches text, the value of field.
+func (b *builder) locations(field, text string) search.TermLocationMap {
+	terms := b.marks[field]
+	phrases := b.phrases
+	if !slices.Contains(phraseFields, field) {
+		phrases = nil
+	}
+	if len(terms) == 0 && len(phrases) == 0 {
+		return nil
+	}
+	tokens := b.g.text.Analyze([]byte(text))
+	hit := make([]bool, len(tokens))
+	for i, tok := range tokens {
+		if terms[string(tok.Term)] {
+			hit[i] = true
+		}
+		for _, p := range phrases {
+			if i+len(p) > len(tokens) {
+				continue
+			}
+			in := true
+			for j, pt := range p {
+				t := tokens[i+j]
+				if string(t.Term) != pt || t.Position != tok.Position+j {
+					in = false
+					break
+				}
+			}
+			if in {
+				for j := range p {
+					hit[i+j] = true
+				}
+			}
 		}
 	}
-	return out
+	tlm := search.TermLocationMap{}
+	for i, tok := range tokens {
+		if hit[i] {
+			t := string(tok.Term)
+			tlm[t] = append(tlm[t], &search.Location{Pos: uint64(tok.Position), Start: uint64(tok.Start), End: uint64(tok.End)})
+		}
+	}
+	return tlm
 }
 
 func searchError(ctx context.Context, err error) error {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/blevesearch/bleve/v2/index/scorch"
+
 	"github.com/switchyard/switchyard"
 )
 
@@ -57,14 +59,14 @@ func (x *Index) Rebuild(ctx context.Context) (switchyard.SearchRebuild, error) {
 			return nil, err
 		}
 		if err := writeName(x.dir, rebuildFile, name); err != nil {
-			_ = g.idx.Close()
+			_ = g.close()
 			_ = os.RemoveAll(filepath.Join(x.dir, name))
 			return nil, err
 		}
 	}
 	cp, err := g.idx.GetInternal(checkpointKey)
 	if err != nil {
-		_ = g.idx.Close()
+		_ = g.close()
 		return nil, fmt.Errorf("embedded search: read checkpoint: %w", err)
 	}
 	r := &rebuild{x: x, g: g, checkpoint: string(cp)}
@@ -126,6 +128,16 @@ func (r *rebuild) Commit(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Batches leave several segments, and a search works through each: one
+	// segment is faster to search (and so is the first search after the
+	// swap with the columns already read). Both happen before the swap,
+	// while searches still read the old generation.
+	if err := r.g.forceMerge(ctx); err != nil {
+		return err
+	}
+	if err := r.g.warm(ctx); err != nil {
+		return err
+	}
 	// Every batch is already on disk, so the swap is only the rename. The
 	// checkpoint stays behind in the generation; only REBUILD's is ever read.
 	x, g := r.x, r.g
@@ -134,7 +146,7 @@ func (r *rebuild) Commit(ctx context.Context) error {
 	x.mu.Lock()
 	if x.closed {
 		x.mu.Unlock()
-		_ = g.idx.Close()
+		_ = g.close()
 		r.finish()
 		return switchyard.Errorf(switchyard.ESEARCHUNAVAILABLE, "search is unavailable: the index is closed")
 	}
@@ -145,9 +157,10 @@ func (r *rebuild) Commit(ctx context.Context) error {
 	old := x.live
 	x.live = g
 	x.mu.Unlock()
+	g.startWarmer()
 
 	_ = os.Remove(filepath.Join(x.dir, rebuildFile))
-	_ = old.idx.Close()
+	_ = old.close()
 	_ = os.RemoveAll(filepath.Join(x.dir, old.name))
 	r.g = nil
 	r.finish()
@@ -162,7 +175,7 @@ func (r *rebuild) Abort(ctx context.Context) error {
 		return nil
 	}
 	name := r.g.name
-	_ = r.g.idx.Close()
+	_ = r.g.close()
 	r.finish()
 	if err := os.Remove(filepath.Join(r.x.dir, rebuildFile)); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("embedded search: %w", err)
@@ -178,7 +191,7 @@ func (r *rebuild) close() error {
 		return nil
 	}
 	r.done = true
-	return r.g.idx.Close()
+	return r.g.close()
 }
 
 // finish marks the rebuild over and lets another start. Call with r.mu held.
@@ -196,4 +209,20 @@ func (r *rebuild) usable() error {
 		return switchyard.Errorf(switchyard.ECONFLICT, "this search index rebuild is already over")
 	}
 	return nil
+}
+
+// forceMerge merges the generation's segments into one.
+func (g *generation) forceMerge(ctx context.Context) error {
+	adv, err := g.idx.Advanced()
+	if err != nil {
+		return unavailable(err)
+	}
+	s, ok := adv.(*scorch.Scorch)
+	if !ok {
+		return nil
+	}
+	if err := s.ForceMerge(ctx, nil); err != nil {
+		return fmt.Errorf("embedded search: merge: %w", err)
+	}
+	return ctx.Err()
 }
