@@ -220,9 +220,10 @@ func (t sseTransport) serveHijacked(cancel context.CancelFunc, stopWithRequest f
 // hijackedSSE writes an event stream as an HTTP/1.1 chunked body on a
 // connection of its own.
 type hijackedSSE struct {
-	conn net.Conn
-	mu   sync.Mutex
-	head []byte // the response head, sent with the first write
+	conn     net.Conn
+	mu       sync.Mutex
+	head     []byte // the response head, sent with the first write
+	deadline writeDeadline
 }
 
 var (
@@ -250,7 +251,7 @@ func (o *hijackedSSE) write(parts ...[]byte) error {
 	if len(bufs) == 0 {
 		return nil
 	}
-	_ = o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	o.deadline.extend(o.conn.SetWriteDeadline)
 	_, err := bufs.WriteTo(o.conn)
 	return err
 }

@@ -24,6 +24,20 @@ import (
 // long been cut off by then.
 const writeTimeout = 10 * time.Second
 
+// writeDeadline keeps a connection's write deadline between half and all of
+// writeTimeout ahead, moving it only when half has run down: setting it on
+// every write costs each delivery a timer update. Callers serialize.
+type writeDeadline struct{ at time.Time }
+
+func (d *writeDeadline) extend(set func(time.Time) error) {
+	now := time.Now()
+	if d.at.Sub(now) > writeTimeout/2 {
+		return
+	}
+	d.at = now.Add(writeTimeout)
+	_ = set(d.at)
+}
+
 // operation runs one GraphQL operation the way every streaming transport
 // does: with a resolvers.Stream in its context, so each response comes with
 // the cursor of the event it carries, and a subscription that ends with an
