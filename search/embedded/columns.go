@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -32,7 +31,8 @@ import (
 // it. A search reads its columns from the same snapshot its hits come from,
 // so counts always agree with the text the snapshot matched.
 
-// docRow is one document's columns. Values are numbers of valueDict.
+// docRow is one document's columns. Values are numbers in the cache's
+// valueDict of each.
 type docRow struct {
 	typ, status, project uint32
 	created              int64   // unix microseconds; math.MinInt64 when unknown
@@ -86,7 +86,7 @@ func (d *valueDict) snapshotValues() []string {
 
 // columnCache keeps the columns of the segments recent snapshots hold.
 type columnCache struct {
-	dict valueDict
+	types, statuses, projects valueDict
 
 	mu   sync.Mutex
 	segs map[uint64]*segColumns // by segment id, unique within the index
@@ -98,15 +98,23 @@ type columnCache struct {
 // merge finishes on the old segments without reading them again.
 const keepTicks = 64
 
+func newValueDict() valueDict {
+	return valueDict{ids: map[string]uint32{"": 0}, values: []string{""}}
+}
+
 func newColumnCache() *columnCache {
-	return &columnCache{dict: valueDict{ids: map[string]uint32{"": 0}, values: []string{""}}, segs: map[uint64]*segColumns{}}
+	return &columnCache{types: newValueDict(), statuses: newValueDict(), projects: newValueDict(), segs: map[uint64]*segColumns{}}
 }
 
 // snapColumns are the columns of one snapshot, by global document number.
 type snapColumns struct {
 	segs   []*segColumns
 	starts []uint64 // first global document number of each segment
-	values []string // facet values by number
+	// Facet values by number.
+	types, statuses, projects []string
+	// segments identifies the snapshot's segments: snapshots with the same
+	// segments hold the same documents and terms.
+	segments string
 	// cur is the segment the last lookup found: hits come in document order.
 	cur int
 }
@@ -120,7 +128,9 @@ func (c *columnCache) load(ctx context.Context, snap *scorch.IndexSnapshot) (*sn
 	c.tick++
 	tick := c.tick
 	var start uint64
+	sig := make([]byte, 0, 8*len(segs))
 	for i, ss := range segs {
+		sig = binary.BigEndian.AppendUint64(sig, ss.Id())
 		sc, ok := c.segs[ss.Id()]
 		if !ok {
 			sc = &segColumns{}
@@ -150,7 +160,8 @@ func (c *columnCache) load(ctx context.Context, snap *scorch.IndexSnapshot) (*sn
 			return nil, fmt.Errorf("embedded search: read columns: %w", sc.err)
 		}
 	}
-	out.values = c.dict.snapshotValues()
+	out.segments = string(sig)
+	out.types, out.statuses, out.projects = c.types.snapshotValues(), c.statuses.snapshotValues(), c.projects.snapshotValues()
 	return out, nil
 }
 
@@ -202,7 +213,7 @@ func (c *columnCache) parseRow(term []byte) (docRow, string, bool) {
 	if parts[0] == "" || parts[1] == "" {
 		return docRow{}, "", false
 	}
-	r := docRow{typ: c.dict.id(parts[1]), status: c.dict.id(parts[2]), project: c.dict.id(parts[3]),
+	r := docRow{typ: c.types.id(parts[1]), status: c.statuses.id(parts[2]), project: c.projects.id(parts[3]),
 		created: math.MinInt64, total: math.NaN()}
 	if v, err := strconv.ParseInt(parts[4], 10, 64); err == nil {
 		r.created = v
@@ -287,7 +298,7 @@ func (k *keySort) Copy() search.SearchSort              { return &keySort{cols: 
 type hitCounter struct {
 	cols                   *snapColumns
 	facets                 []string
-	typ, status, project   []int // by value number; nil when not asked
+	typ, status, project   []int32 // by value number; nil when not asked
 	minCreated, maxCreated int64
 	minTotal, maxTotal     float64
 	byCreated, byTotal     bool
@@ -298,14 +309,13 @@ func newHitCounter(cols *snapColumns, q switchyard.SearchQuery) *hitCounter {
 	c := &hitCounter{cols: cols, facets: q.Facets,
 		minCreated: math.MinInt64, maxCreated: math.MaxInt64, minTotal: math.Inf(-1), maxTotal: math.Inf(1)}
 	for _, f := range q.Facets {
-		counts := make([]int, len(cols.values))
 		switch f {
 		case switchyard.SearchFacetType:
-			c.typ = counts
+			c.typ = make([]int32, len(cols.types))
 		case switchyard.SearchFacetStatus:
-			c.status = counts
+			c.status = make([]int32, len(cols.statuses))
 		case switchyard.SearchFacetProject:
-			c.project = counts
+			c.project = make([]int32, len(cols.projects))
 		}
 	}
 	f := q.Filter
@@ -354,25 +364,42 @@ func (c *hitCounter) keep(id index.IndexInternalID) bool {
 func (c *hitCounter) results() []switchyard.SearchFacet {
 	out := make([]switchyard.SearchFacet, 0, len(c.facets))
 	for _, f := range c.facets {
-		var counts []int
+		var counts []int32
+		var values []string
 		switch f {
 		case switchyard.SearchFacetType:
-			counts = c.typ
+			counts, values = c.typ, c.cols.types
 		case switchyard.SearchFacetStatus:
-			counts = c.status
+			counts, values = c.status, c.cols.statuses
 		case switchyard.SearchFacetProject:
-			counts = c.project
+			counts, values = c.project, c.cols.projects
 		}
-		buckets := []switchyard.SearchFacetBucket{}
+		// The largest FacetSize, kept in order as they come: a project facet
+		// has as many values as there are projects.
+		better := func(a, b switchyard.SearchFacetBucket) bool {
+			return a.Count > b.Count || (a.Count == b.Count && a.Value < b.Value)
+		}
+		buckets := make([]switchyard.SearchFacetBucket, 0, sd.FacetSize)
 		for id, n := range counts {
-			if id != 0 && n > 0 {
-				buckets = append(buckets, switchyard.SearchFacetBucket{Value: c.cols.values[id], Count: n})
+			if id == 0 || n == 0 {
+				continue
 			}
+			bk := switchyard.SearchFacetBucket{Value: values[id], Count: int(n)}
+			if len(buckets) == sd.FacetSize {
+				if !better(bk, buckets[len(buckets)-1]) {
+					continue
+				}
+				buckets = buckets[:len(buckets)-1]
+			}
+			i, _ := slices.BinarySearchFunc(buckets, bk, func(e, t switchyard.SearchFacetBucket) int {
+				if better(e, t) {
+					return -1
+				}
+				return 1
+			})
+			buckets = slices.Insert(buckets, i, bk)
 		}
-		slices.SortFunc(buckets, func(a, b switchyard.SearchFacetBucket) int {
-			return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Value, b.Value))
-		})
-		out = append(out, switchyard.SearchFacet{Field: f, Buckets: buckets[:min(len(buckets), sd.FacetSize)]})
+		out = append(out, switchyard.SearchFacet{Field: f, Buckets: buckets})
 	}
 	return out
 }

@@ -54,6 +54,7 @@ type generation struct {
 	idx  bleve.Index
 	text analysis.Analyzer
 	cols *columnCache
+	near nearCache
 
 	// The warmer reads the columns of segments a merge or a batch brought
 	// into the live generation, so the search that meets them first does not

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
@@ -61,8 +62,9 @@ func (x *Index) Search(ctx context.Context, q switchyard.SearchQuery) (*switchya
 	if err != nil {
 		return nil, searchError(ctx, err)
 	}
+	b.cols = cols
 	first := *q.First
-	text := b.textQuery(q.Text)
+	text := b.textQueries(q.Text)
 	bq := b.searchQuery(q, text)
 	sortOrder := search.SortOrder{&search.SortScore{Desc: true}, &keySort{cols: cols}}
 	var coll *collector.TopNCollector
@@ -93,7 +95,7 @@ func (x *Index) Search(ctx context.Context, q switchyard.SearchQuery) (*switchya
 	}
 	out.PageInfo.HasPreviousPage = after != nil
 	var hls map[*search.DocumentMatch][]switchyard.SearchHighlight
-	if len(hits) > 0 && text != nil {
+	if len(hits) > 0 && len(text) > 0 {
 		if hls, err = b.highlight(hits, sd.ParseText(q.Text).Words); err != nil {
 			return nil, searchError(ctx, err)
 		}
@@ -187,6 +189,8 @@ type builder struct {
 	snap   *scorch.IndexSnapshot
 	fuzzy  index.IndexReaderFuzzy
 
+	cols *snapColumns // nil until loaded (suggestions do without)
+
 	// What the text query matches in the highlighted fields: terms by
 	// field, and phrases (as analyzed terms) in phraseFields.
 	marks   map[string]map[string]bool
@@ -231,6 +235,14 @@ func (b *builder) near(t string) []nearTerm {
 	if fz == 0 || b.fuzzy == nil {
 		return nil
 	}
+	if b.cols == nil {
+		return b.lookUpNear(t, fz)
+	}
+	return b.g.near.get(b.cols.segments, t, func() []nearTerm { return b.lookUpNear(t, fz) })
+}
+
+// lookUpNear walks the dictionary of _all for the terms within fz of t.
+func (b *builder) lookUpNear(t string, fz int) []nearTerm {
 	dict, err := b.fuzzy.FieldDictFuzzy(fieldAll, t, fz, "")
 	if err != nil {
 		return nil
@@ -270,7 +282,7 @@ func (b *builder) near(t string) []nearTerm {
 // conjunction members that score nothing rather than a post-filter, so the
 // most selective clause (often the access rule) drives the search and the
 // score is the text's alone.
-func (b *builder) searchQuery(q switchyard.SearchQuery, text query.Query) query.Query {
+func (b *builder) searchQuery(q switchyard.SearchQuery, text []query.Query) query.Query {
 	filters := filterQueries(q.Types, q.Filter, q.Viewer)
 	if q.Text == "" {
 		// Nothing to score: every hit scores 0, as in Elasticsearch, and
@@ -279,17 +291,27 @@ func (b *builder) searchQuery(q switchyard.SearchQuery, text query.Query) query.
 			// Only range filters, which the columns apply.
 			return filterQuery{bleve.NewMatchAllQuery()}
 		}
+		if len(filters) == 1 {
+			return filters[0]
+		}
 		return bleve.NewConjunctionQuery(filters...)
 	}
-	if text == nil {
+	if len(text) == 0 {
 		return bleve.NewMatchNoneQuery()
 	}
-	return bleve.NewConjunctionQuery(append([]query.Query{text}, filters...)...)
+	// One conjunction, not the text's nested in another: the most selective
+	// clause of all drives it. A lone clause needs none (its searcher
+	// normalizes its own weights as the conjunction's would).
+	all := append(slices.Clip(text), filters...)
+	if len(all) == 1 {
+		return all[0]
+	}
+	return bleve.NewConjunctionQuery(all...)
 }
 
-// textQuery matches what was typed: every word and phrase. nil when nothing
-// typed can match (no text, or only punctuation).
-func (b *builder) textQuery(typed string) query.Query {
+// textQueries match what was typed, one per word and phrase; none when
+// nothing typed can match (no text, or only punctuation).
+func (b *builder) textQueries(typed string) []query.Query {
 	t := sd.ParseText(typed)
 	var must []query.Query
 	for i, w := range t.Words {
@@ -307,13 +329,7 @@ func (b *builder) textQuery(typed string) query.Query {
 			b.phrases = append(b.phrases, terms)
 		}
 	}
-	switch len(must) {
-	case 0:
-		return nil
-	case 1:
-		return must[0]
-	}
-	return bleve.NewConjunctionQuery(must...)
+	return must
 }
 
 // wordQuery matches one typed word: as a whole, it may equal an email or an
@@ -546,6 +562,9 @@ func (b *builder) locations(field, text string) search.TermLocationMap {
 	if len(terms) == 0 && len(phrases) == 0 {
 		return nil
 	}
+	if !mayContain(text, terms, phrases) {
+		return nil
+	}
 	tokens := b.g.text.Analyze([]byte(text))
 	hit := make([]bool, len(tokens))
 	for i, tok := range tokens {
@@ -581,9 +600,64 @@ func (b *builder) locations(field, text string) search.TermLocationMap {
 	return tlm
 }
 
+// mayContain is false when no term or phrase can occur in text: analysis
+// (a regular expression, then folding) costs more than looking. Only ASCII
+// text is looked at, where the analyzer's terms are the lower-cased text.
+func mayContain(text string, terms map[string]bool, phrases [][]string) bool {
+	for i := 0; i < len(text); i++ {
+		if text[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	lower := strings.ToLower(text)
+	for t := range terms {
+		if strings.Contains(lower, t) {
+			return true
+		}
+	}
+	for _, p := range phrases {
+		if strings.Contains(lower, p[0]) {
+			return true
+		}
+	}
+	return false
+}
+
 func searchError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return unavailable(err)
+}
+
+// nearCache remembers the near terms of typed terms for one set of
+// segments: the dictionary lookup builds a Levenshtein automaton and walks
+// every segment's dictionary, and people type the same words again. Any new
+// segment (a write, a merge) can hold new terms, so the cache starts over.
+type nearCache struct {
+	mu       sync.Mutex
+	segments string
+	terms    map[string][]nearTerm
+}
+
+// maxNearCache bounds the cache; past it, it starts over.
+const maxNearCache = 1024
+
+func (c *nearCache) get(segments, t string, look func() []nearTerm) []nearTerm {
+	c.mu.Lock()
+	if c.terms != nil && c.segments == segments {
+		if near, ok := c.terms[t]; ok {
+			c.mu.Unlock()
+			return near
+		}
+	}
+	c.mu.Unlock()
+	near := look()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.terms == nil || c.segments != segments || len(c.terms) >= maxNearCache {
+		c.segments, c.terms = segments, map[string][]nearTerm{}
+	}
+	c.terms[t] = near
+	return near
 }
