@@ -62,6 +62,9 @@ func (x *Index) Search(ctx context.Context, q switchyard.SearchQuery) (*switchya
 		body["search_after"] = after
 	}
 	if first > 0 && q.Text != "" {
+		// The number, to mark what an order number key matched
+		// (searchdoc.Highlights): keys are not text, so no highlighter does.
+		body["_source"] = []string{sd.FieldNumber}
 		fields := map[string]any{}
 		for _, f := range sd.HighlightFields {
 			fields[f] = map[string]any{}
@@ -97,6 +100,7 @@ func (x *Index) Search(ctx context.Context, q switchyard.SearchQuery) (*switchya
 		out.PageInfo.HasNextPage = true
 	}
 	out.PageInfo.HasPreviousPage = after != nil
+	words := sd.ParseText(q.Text).Words
 	for _, h := range hits {
 		typ, id, ok := switchyard.ParseSearchKey(h.ID)
 		if !ok {
@@ -106,10 +110,8 @@ func (x *Index) Search(ctx context.Context, q switchyard.SearchQuery) (*switchya
 		if h.Score != nil {
 			hit.Score = *h.Score
 		}
-		for _, f := range sd.HighlightFields {
-			if s := h.Highlight[f]; len(s) > 0 {
-				hit.Highlights = append(hit.Highlights, switchyard.SearchHighlight{Field: f, Snippets: s})
-			}
+		if q.Text != "" {
+			hit.Highlights = sd.Highlights(h.Highlight, h.Source.Number, words)
 		}
 		out.Hits = append(out.Hits, hit)
 	}
@@ -296,23 +298,31 @@ func wordQuery(word string, last bool) map[string]any {
 }
 
 // completionQuery matches the word being typed as the start of a name, an
-// email or an order number.
+// email, an order number or an item an order holds.
 func completionQuery(word string) map[string]any {
 	should := []any{
 		map[string]any{"match": map[string]any{
-			fieldNamePrefix: map[string]any{"query": word, "operator": "and", "boost": 3},
+			fieldNamePrefix: map[string]any{"query": word, "operator": "and", "boost": sd.SuggestBoostNamePrefix},
 		}},
 		map[string]any{"match": map[string]any{
-			sd.FieldName: map[string]any{"query": word, "operator": "and", "boost": 4},
+			sd.FieldName: map[string]any{"query": word, "operator": "and", "boost": sd.SuggestBoostName},
 		}},
 		map[string]any{"term": map[string]any{
-			fieldEmailPrefix: map[string]any{"value": strings.ToLower(word), "boost": 2},
+			fieldEmailPrefix: map[string]any{"value": strings.ToLower(word), "boost": sd.SuggestBoostEmailStart},
 		}},
-		map[string]any{"terms": map[string]any{sd.FieldNumberKeys: sd.WordNumberKeys(word), "boost": 4}},
+		map[string]any{"terms": map[string]any{sd.FieldNumberKeys: sd.WordNumberKeys(word), "boost": sd.SuggestBoostNumber}},
+		// An order's description is its items; other descriptions are
+		// not completed.
+		map[string]any{"bool": map[string]any{
+			"must": map[string]any{"match": map[string]any{
+				fieldDescriptionPrefix: map[string]any{"query": word, "operator": "and", "boost": sd.SuggestBoostItemStart},
+			}},
+			"filter": map[string]any{"term": map[string]any{sd.FieldType: string(switchyard.SearchOrder)}},
+		}},
 	}
 	for _, p := range sd.WordNumberPrefixes(word) {
 		should = append(should, map[string]any{"prefix": map[string]any{
-			sd.FieldNumberKeys: map[string]any{"value": p, "boost": 3},
+			sd.FieldNumberKeys: map[string]any{"value": p, "boost": sd.SuggestBoostNumberStart},
 		}})
 	}
 	return map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}}

@@ -280,8 +280,9 @@ func TestSearchRequests(t *testing.T) {
 			t.Errorf("user text reached a %s query: %s", syntax, req.body)
 		}
 	}
-	if body["size"] != 2.0 || body["track_total_hits"] != true || body["_source"] != false {
-		t.Errorf("size/total/source %v %v %v", body["size"], body["track_total_hits"], body["_source"])
+	// The number comes along to mark what its keys matched.
+	if src, _ := json.Marshal(body["_source"]); body["size"] != 2.0 || body["track_total_hits"] != true || string(src) != `["number"]` {
+		t.Errorf("size/total/source %v %v %s", body["size"], body["track_total_hits"], src)
 	}
 	must := dig(body, "query", "bool", "must").([]any)
 	// status:PAID, OR, (alice*) and "acme rockets" are clauses; \ and {} have no word.
@@ -321,6 +322,35 @@ func TestSearchRequests(t *testing.T) {
 	_, _ = idx.Search(ctx, switchyard.SearchQuery{Text: "alice", Viewer: &switchyard.Viewer{UserID: "a", Admin: true}})
 	if b := f.last(t, "POST", "/t/_search").body; strings.Contains(string(b), `"acl"`) {
 		t.Errorf("admin query filtered by acl: %s", b)
+	}
+
+	// An order number matched by key is marked here; a snippet that marks
+	// nothing is left out.
+	f.on("POST /t/_search", 200, `{
+		"hits":{"total":{"value":1,"relation":"eq"},"hits":[
+			{"_id":"ORDER/o1","_score":40,"sort":[40,"ORDER/o1"],"_source":{"number":"SO-001432"},
+			 "highlight":{"number":["SO-001432"],"customerName":["Alice Martin"]}}]}}`)
+	res, err = idx.Search(ctx, switchyard.SearchQuery{Text: "1432", Viewer: member})
+	if err != nil || len(res.Hits) != 1 {
+		t.Fatalf("1432: %+v %v", res, err)
+	}
+	if h := res.Hits[0].Highlights; len(h) != 1 || h[0].Field != "number" || len(h[0].Snippets) != 1 || h[0].Snippets[0] != "SO-00<mark>1432</mark>" {
+		t.Errorf("1432: highlights %+v", h)
+	}
+	// Filter-only: nothing to highlight, and the source is not asked for.
+	_, _ = idx.Search(ctx, switchyard.SearchQuery{Filter: switchyard.SearchFilter{Status: []string{"PAID"}}, Viewer: member})
+	if body := decode(t, f.last(t, "POST", "/t/_search").body); body["_source"] != false || body["highlight"] != nil {
+		t.Errorf("filter only: source %v highlight %v", body["_source"], body["highlight"])
+	}
+
+	// Suggestions complete an order's items, and only orders'.
+	f.on("POST /t/_search", 200, `{"hits":{"total":{"value":0,"relation":"eq"},"hits":[]}}`)
+	if _, err := idx.Suggest(ctx, switchyard.SuggestQuery{Prefix: "claw ha", Viewer: member}); err != nil {
+		t.Fatal(err)
+	}
+	sug := string(f.last(t, "POST", "/t/_search").body)
+	if !strings.Contains(sug, `{"bool":{"filter":{"term":{"type":"ORDER"}},"must":{"match":{"description.prefix":{"boost":2,"operator":"and","query":"ha"}}}}}`) {
+		t.Errorf("suggest does not complete items of orders: %s", sug)
 	}
 
 	f.on("POST /t/_search", 404, `{"error":{"type":"index_not_found_exception","reason":"no such index [t]"},"status":404}`)

@@ -395,32 +395,36 @@ func (b *builder) termQuery(t string, last bool) query.Query {
 }
 
 // completionQuery matches the word being typed as the start of a name, an
-// email or an order number; nil for a word with no letter or digit.
+// email, an order number or an item an order holds; nil for a word with no
+// letter or digit.
 func (b *builder) completionQuery(word string) query.Query {
 	terms := analyze(b.g, word)
 	if len(terms) == 0 {
 		return nil
 	}
-	alts := []query.Query{term(sd.FieldEmailPrefix, strings.ToLower(word), 2)}
+	alts := []query.Query{term(sd.FieldEmailPrefix, strings.ToLower(word), sd.SuggestBoostEmailStart)}
 	for _, p := range sd.WordNumberPrefixes(word) {
 		pq := bleve.NewPrefixQuery(p)
 		pq.SetField(sd.FieldNumberKeys)
-		pq.SetBoost(3)
+		pq.SetBoost(sd.SuggestBoostNumberStart)
 		alts = append(alts, pq)
 	}
 	for _, k := range sd.WordNumberKeys(word) {
-		alts = append(alts, term(sd.FieldNumberKeys, k, 4))
+		alts = append(alts, term(sd.FieldNumberKeys, k, sd.SuggestBoostNumber))
 	}
-	conj := make([]query.Query, 0, len(terms))
-	for i, t := range terms {
-		if i == len(terms)-1 {
-			conj = append(conj, bleve.NewDisjunctionQuery(
-				term(sd.FieldNamePrefix, t, 3), term(sd.FieldName, t, 4)))
-		} else {
-			conj = append(conj, b.termQuery(t, false))
-		}
+	// The word's terms but the last must match, the last starts a word:
+	// of the name, or of an order's items.
+	earlier := make([]query.Query, 0, len(terms))
+	for _, t := range terms[:len(terms)-1] {
+		earlier = append(earlier, b.termQuery(t, false))
 	}
-	alts = append(alts, bleve.NewConjunctionQuery(conj...))
+	last := terms[len(terms)-1]
+	alts = append(alts,
+		bleve.NewConjunctionQuery(append(slices.Clip(earlier), bleve.NewDisjunctionQuery(
+			term(sd.FieldNamePrefix, last, sd.SuggestBoostNamePrefix), term(sd.FieldName, last, sd.SuggestBoostName)))...),
+		bleve.NewConjunctionQuery(append(slices.Clip(earlier),
+			term(sd.FieldDescriptionPrefix, last, sd.SuggestBoostItemStart),
+			filterQuery{term(sd.FieldType, string(switchyard.SearchOrder), 0)})...))
 	return bleve.NewDisjunctionQuery(alts...)
 }
 

@@ -416,6 +416,16 @@ func (s *suite) testHighlights(t *testing.T) {
 		{"launch", key(switchyard.SearchProject, pAcme), "description", "<mark>launch</mark>"},
 		// Escaped HTML: Elasticsearch also escapes "/" (&#x2F;), so the check stops before it.
 		{"labs", key(switchyard.SearchProject, pInitech), "name", "Initech R&amp;D &lt;b&gt;<mark>labs</mark>&lt;"},
+		// An order number found by one of its keys, not as text, is marked
+		// all the same: what the key stands for, or the start typed.
+		{"1432", key(switchyard.SearchOrder, o1432), "number", "SO-00<mark>1432</mark>"},
+		{"ordr 1432", key(switchyard.SearchOrder, o1432), "number", "SO-00<mark>1432</mark>"},
+		{"alice 001432", key(switchyard.SearchOrder, o1432), "number", "SO-<mark>001432</mark>"},
+		{"#1432", key(switchyard.SearchOrder, o1432), "number", "SO-00<mark>1432</mark>"},
+		{"so001432", key(switchyard.SearchOrder, o1432), "number", "<mark>SO-001432</mark>"},
+		{"SO-0014", key(switchyard.SearchOrder, o1433), "number", "<mark>SO-0014</mark>33"},
+		{"14320", key(switchyard.SearchOrder, o14320), "number", "SO-0<mark>14320</mark>"},
+		{"SO-001432", key(switchyard.SearchOrder, o1432), "number", "<mark>"},
 	}
 	for _, tt := range tests {
 		res := search(t, idx, switchyard.SearchQuery{Text: tt.text})
@@ -423,6 +433,29 @@ func (s *suite) testHighlights(t *testing.T) {
 		if !slices.ContainsFunc(snippets, func(s string) bool { return strings.Contains(s, tt.want) }) {
 			t.Errorf("%q: %s highlights in %s = %q, want one containing %q (all: %v)", tt.text, tt.hit, tt.field, snippets, tt.want, hl(res, tt.hit))
 		}
+	}
+	// A highlight shows a match: a field where nothing matched is left out,
+	// not shown plain.
+	for _, text := range []string{"alice", "alise ordr", "1432", "acme", "rocket fuel", "SO-0014", `"launch services"`, "erin globex"} {
+		res := search(t, idx, switchyard.SearchQuery{Text: text, First: ptr(100)})
+		if len(res.Hits) == 0 {
+			t.Errorf("%q: no hits", text)
+		}
+		for _, h := range res.Hits {
+			for _, f := range h.Highlights {
+				if len(f.Snippets) == 0 {
+					t.Errorf("%q: %s highlights %s with no snippet", text, key(h.Type, h.ID), f.Field)
+				}
+				for _, sn := range f.Snippets {
+					if !strings.Contains(sn, "<mark>") {
+						t.Errorf("%q: %s highlights %s without a mark: %q", text, key(h.Type, h.ID), f.Field, sn)
+					}
+				}
+			}
+		}
+	}
+	if got := hl(search(t, idx, switchyard.SearchQuery{Text: "alice"}), key(switchyard.SearchOrder, o1432)); got["number"] != nil || got["description"] != nil {
+		t.Errorf("alice: the order's number and items are highlighted though nothing matched there: %v", got)
 	}
 	// Filter-only searches have nothing to highlight.
 	res := search(t, idx, switchyard.SearchQuery{Filter: switchyard.SearchFilter{Status: []string{"PAID"}}})
@@ -819,6 +852,11 @@ func (s *suite) testSuggest(t *testing.T) {
 		{"1433", nil, "ORDER/" + o1433 + " SO-001433"},
 		{"erin@glo", nil, "USER/" + uErin + " Erin Walsh"},
 		{"str", []switchyard.SearchType{switchyard.SearchIntegration}, "INTEGRATION/" + iStripe + " Stripe payments"},
+		// An order's items complete too; the order shows as its number.
+		{"rocket fu", nil, "ORDER/" + o1432 + " SO-001432"},
+		{"pall", nil, "ORDER/" + o14320 + " SO-014320"},
+		{"nose c", []switchyard.SearchType{switchyard.SearchOrder}, "ORDER/" + o1433 + " SO-001433"},
+		{"custom", nil, "ORDER/" + o7 + " SO-000007"},
 	}
 	for _, tt := range tests {
 		sug, err := idx.Suggest(ctx(t), switchyard.SuggestQuery{Prefix: tt.prefix, Types: tt.types, Viewer: admin})
@@ -840,6 +878,16 @@ func (s *suite) testSuggest(t *testing.T) {
 	sug, err = idx.Suggest(ctx(t), switchyard.SuggestQuery{Prefix: "acm", Types: []switchyard.SearchType{switchyard.SearchUser}, Viewer: admin})
 	if err != nil || len(sug) != 0 {
 		t.Errorf("types: %+v %v", sug, err)
+	}
+	// Only orders' items: a project's description is not completed.
+	sug, err = idx.Suggest(ctx(t), switchyard.SuggestQuery{Prefix: "satel", Viewer: admin})
+	if err != nil || len(sug) != 0 {
+		t.Errorf("a project's description completed: %+v %v", sug, err)
+	}
+	// Items complete only in orders the caller may read: Zed reads none.
+	sug, err = idx.Suggest(ctx(t), switchyard.SuggestQuery{Prefix: "pall", Viewer: zed})
+	if err != nil || len(sug) != 0 {
+		t.Errorf("an unreadable order's items completed: %+v %v", sug, err)
 	}
 }
 

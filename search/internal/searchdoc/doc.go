@@ -17,27 +17,30 @@ import (
 
 // Field names in both backends.
 const (
-	FieldKey           = "key" // "TYPE/id": the document id in the index, also a sortable keyword
-	FieldType          = "type"
-	FieldVersion       = "version"
-	FieldKind          = "kind"
-	FieldName          = "name"
-	FieldNamePrefix    = "namePrefix" // edge n-grams of name, for type-ahead
-	FieldEmail         = "email"
-	FieldEmailExact    = "emailExact"
-	FieldEmailPrefix   = "emailPrefix"
-	FieldNumber        = "number"
-	FieldNumberKeys    = "numberKeys"
-	FieldDescription   = "description"
-	FieldCustomerName  = "customerName"
-	FieldCustomerEmail = "customerEmail"
-	FieldProjectName   = "projectName"
-	FieldStatus        = "status"
-	FieldProjectID     = "projectId"
-	FieldCreatedAt     = "createdAt"
-	FieldTotal         = "total"
-	FieldCurrency      = "currency"
-	FieldACL           = "acl"
+	FieldKey         = "key" // "TYPE/id": the document id in the index, also a sortable keyword
+	FieldType        = "type"
+	FieldVersion     = "version"
+	FieldKind        = "kind"
+	FieldName        = "name"
+	FieldNamePrefix  = "namePrefix" // edge n-grams of name, for type-ahead
+	FieldEmail       = "email"
+	FieldEmailExact  = "emailExact"
+	FieldEmailPrefix = "emailPrefix"
+	FieldNumber      = "number"
+	FieldNumberKeys  = "numberKeys"
+	FieldDescription = "description"
+	// FieldDescriptionPrefix: edge n-grams of description, for type-ahead
+	// on an order's item names (an order's description is its items).
+	FieldDescriptionPrefix = "descriptionPrefix"
+	FieldCustomerName      = "customerName"
+	FieldCustomerEmail     = "customerEmail"
+	FieldProjectName       = "projectName"
+	FieldStatus            = "status"
+	FieldProjectID         = "projectId"
+	FieldCreatedAt         = "createdAt"
+	FieldTotal             = "total"
+	FieldCurrency          = "currency"
+	FieldACL               = "acl"
 )
 
 // WordPattern matches one word of text: a run of letters, digits and marks.
@@ -95,6 +98,16 @@ const (
 	BoostNumberStart = 3.0  // the word starts an order number
 	BoostNamePrefix  = 1.0  // the last word starts a name
 	BoostPhrase      = 4.0
+)
+
+// Boosts of what a suggestion completes.
+const (
+	SuggestBoostName        = 4.0 // the word typed is a whole word of the name
+	SuggestBoostNamePrefix  = 3.0 // the word typed starts a word of the name
+	SuggestBoostNumber      = 4.0 // the word typed is an order number's key
+	SuggestBoostNumberStart = 3.0
+	SuggestBoostEmailStart  = 2.0
+	SuggestBoostItemStart   = 2.0 // the word typed starts a word of an order's item
 )
 
 // Doc is the flattened document both backends store.
