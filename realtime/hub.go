@@ -512,6 +512,17 @@ func (h *Hub) stop() {
 	h.readyOnce.Do(func() { close(h.ready) })
 }
 
+// Subscriptions returns how many subscriptions are open, for monitoring.
+func (h *Hub) Subscriptions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, en := range h.users {
+		n += len(en.subs)
+	}
+	return n
+}
+
 // subscription is one stream. Its fields other than q, last, notify and
 // those of Events are guarded by Hub.mu.
 type subscription struct {

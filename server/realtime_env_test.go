@@ -39,6 +39,7 @@ type rtEnv struct {
 	*env
 	rtdb    *postgres.DB
 	tickets *postgres.TicketService
+	hub     *realtime.Hub
 }
 
 // newRealtimeEnv starts a server with realtime; broker is "memory" or
@@ -96,7 +97,7 @@ func newRealtimeEnv(t *testing.T, broker string, opts ...envOption) *rtEnv {
 		r.Notifications = postgres.NewNotificationService(db)
 		r.Tickets = tickets
 	})}, opts...)
-	return &rtEnv{env: newEnv(t, all...), rtdb: db, tickets: tickets}
+	return &rtEnv{env: newEnv(t, all...), rtdb: db, tickets: tickets, hub: hub}
 }
 
 // settle waits until the relay has published every committed event and

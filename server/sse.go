@@ -193,9 +193,9 @@ func (t sseTransport) hijack(w http.ResponseWriter, r *http.Request) *hijackedSS
 	return &hijackedSSE{conn: conn, head: head.Bytes()}
 }
 
-// serveHijacked delivers ls on hs after the handler has returned: a
-// goroutine reads the connection only to notice that the client went away,
-// and the stream ends with the server's streams too.
+// serveHijacked delivers ls on hs after the handler has returned. The
+// stream ends when the client hangs up (hangups; where it cannot watch, a
+// goroutine reads the connection to notice), and with the server's streams.
 func (t sseTransport) serveHijacked(cancel context.CancelFunc, stopWithRequest func() bool, r *http.Request, hs *hijackedSSE, ls *liveStream) {
 	s := newSSEWriter(hs, t.heartbeat)
 	if !stopWithRequest() {
@@ -205,15 +205,20 @@ func (t sseTransport) serveHijacked(cancel context.CancelFunc, stopWithRequest f
 	if streams, ok := r.Context().Value(streamsKey{}).(context.Context); ok {
 		stopWithServer = context.AfterFunc(streams, cancel)
 	}
+	stopWatching, watched := hangups.watch(hs.conn, cancel)
+	if !watched {
+		stopWatching = func() {}
+		go hs.watch(cancel)
+	}
 	ls.end = func(out outcome, end *gqlerror.Error) {
 		sseLast(s, out, end)
 		s.close()
+		stopWatching() // before the connection closes: its fd may be reused
 		hs.finish()
 		stopWithServer()
 		cancel()
 	}
 	ls.deliver = s.next
-	go hs.watch(cancel)
 	ls.start()
 }
 
