@@ -206,13 +206,27 @@ func bucketFloor(t time.Time, g Granularity, loc *time.Location) time.Time {
 	case GranularityMonth:
 		d = 1
 	}
-	start := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	start := dayStart(y, m, d, loc)
 	if start.After(t) {
-		// Only where midnight does not exist and the day starts later than
-		// the normalized midnight Date returns; never past t.
+		// Defensive: a day never starts after an instant in it.
 		start = t
 	}
 	return start
+}
+
+// dayStart returns the first instant of the local date y-m-d (which may be
+// out of range, like time.Date's). Where the clocks jump forward at midnight
+// (Santiago, Havana, Beirut) that midnight never happens and the day starts
+// at the end of the jump, 01:00; time.Date would answer an hour before the
+// jump, 23:00 of the day before.
+func dayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if _, _, day := t.Date(); day != time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Day() {
+		if _, end := t.ZoneBounds(); !end.IsZero() && end.After(t) {
+			return end
+		}
+	}
+	return t
 }
 
 // maxQuarterSteps bounds the search for a local hour boundary; zones whose
@@ -240,13 +254,13 @@ func bucketNext(start time.Time, g Granularity, loc *time.Location) time.Time {
 		return start.Add(time.Hour)
 	case GranularityDay:
 		y, m, d := start.Date()
-		next = time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+		next = dayStart(y, m, d+1, loc)
 	case GranularityWeek:
 		y, m, d := start.Date()
-		next = time.Date(y, m, d+7, 0, 0, 0, 0, loc)
+		next = dayStart(y, m, d+7, loc)
 	default:
 		y, m, _ := start.Date()
-		next = time.Date(y, m+1, 1, 0, 0, 0, 0, loc)
+		next = dayStart(y, m+1, 1, loc)
 	}
 	if !next.After(start) {
 		// Defensive: a zone whose rules move midnight backwards past start.

@@ -51,6 +51,12 @@ func TestAnalyticsBuckets(t *testing.T) {
 		{name: "Lord Howe half-hour daylight saving", from: "2026-10-03T14:00:00Z", to: "2026-10-03T17:00:00Z", g: "HOUR", tz: "Australia/Lord_Howe",
 			// The clock jumps from 02:00 to 02:30: the hour from 01:00 lasts 90 minutes.
 			want: []string{"2026-10-04T00:00:00+10:30", "2026-10-04T01:00:00+10:30", "2026-10-04T03:00:00+11:00"}},
+		{name: "Santiago skips midnight: the day starts at 01:00", from: "2026-09-04T12:00:00Z", to: "2026-09-07T12:00:00Z", g: "DAY", tz: "America/Santiago",
+			want: []string{"2026-09-04T00:00:00-04:00", "2026-09-05T00:00:00-04:00", "2026-09-06T01:00:00-03:00", "2026-09-07T00:00:00-03:00"}},
+		{name: "Havana's week and month across its midnight jump", from: "2026-03-01T12:00:00Z", to: "2026-03-10T12:00:00Z", g: "WEEK", tz: "America/Havana",
+			want: []string{"2026-02-23T00:00:00-05:00", "2026-03-02T00:00:00-05:00", "2026-03-09T00:00:00-04:00"}},
+		{name: "Santiago's month across the September jump", from: "2026-08-15T00:00:00Z", to: "2026-09-10T00:00:00Z", g: "MONTH", tz: "America/Santiago",
+			want: []string{"2026-08-01T00:00:00-04:00", "2026-09-01T00:00:00-04:00"}},
 		{name: "Lord Howe: 02:40 after the jump is in the hour that began at 01:00", from: "2026-10-03T15:40:00Z", to: "2026-10-03T16:30:00Z", g: "HOUR", tz: "Australia/Lord_Howe",
 			want: []string{"2026-10-04T01:00:00+10:30", "2026-10-04T03:00:00+11:00"}},
 	}

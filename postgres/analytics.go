@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,19 +16,20 @@ import (
 )
 
 // AnalyticsService implements switchyard.AnalyticsService with aggregates over
-// the rollups of migration 0006 and, where a bucket edge does not fall on a
-// UTC midnight, over the orders themselves.
+// the rollups of migrations 0006 and 0009 and, where a bucket edge is not on a
+// whole UTC hour, over the orders themselves.
 //
-// How a bucket is summed: order_daily_stats holds whole UTC days. Every bucket
-// edge t is tied to its nearest UTC midnight m(t), and F(t), the sum of
-// everything before t, is the days before m(t) plus the orders between m(t)
-// and t (added when t is after m(t), subtracted when before). A bucket [s, e)
-// is F(e) - F(s): the days from m(s) to m(e), plus the edge of e, minus the
-// edge of s. In UTC every edge is a midnight and only the range's own ends
-// read orders; in Berlin each edge reads the hour between 23:00 and midnight
-// UTC. Hourly buckets read the orders directly, since a day's rollup cannot
-// split them, and so do ranges of a few days, which hold fewer orders than
-// their edges would read.
+// How a bucket is summed: order_daily_stats holds whole UTC days, each split
+// by its hour columns into the orders of its first hours. F(t), the sum of
+// everything before t, is the days before a UTC midnight near t, the hour
+// columns of t's day up to the whole hour nearest t, and the orders between
+// that hour and t; a bucket [s, e) is F(e) - F(s) (see cutPlan). In UTC every
+// edge is a midnight; in Berlin or Los Angeles each edge is one hour column of
+// one row per project and currency; in India (+05:30) each also reads the
+// orders of half an hour. Only the range's own ends read up to twelve hours
+// of orders, since the totals per status need theirs. Hourly buckets read the
+// orders directly, since a day's rollup cannot split them, and so do ranges
+// of a few days, which hold fewer orders than their edges would read.
 //
 // All statements of one call run in one read-only REPEATABLE READ
 // transaction, so the rollups and the orders are read at the same instant and
@@ -155,7 +157,11 @@ type bucketTotals []map[string]*currencyTotal
 
 type currencyTotal struct {
 	byStatus []int64
-	revenue  amount
+	// moved counts orders moved into (or, negative, out of) the bucket
+	// without their status: the hour-column parts of cuts inside the range,
+	// which leave the totals per status unchanged.
+	moved   int64
+	revenue amount
 }
 
 func newBucketTotals(n int) bucketTotals { return make(bucketTotals, n) }
@@ -192,6 +198,25 @@ func (t bucketTotals) addOrders(bucket int, currency string, status switchyard.O
 	ct.byStatus[i] += sign * n
 	if status.CountsAsRevenue() {
 		ct.revenue.addText(sum, sign)
+	}
+}
+
+// move moves n orders with revenue sum (numeric text) across cut: into the
+// bucket before it, out of the bucket after it.
+func (t bucketTotals) move(cut int, currency string, n int64, sum string) {
+	if n == 0 && (sum == "0" || sum == "") {
+		return
+	}
+	for _, m := range []struct {
+		bucket int
+		sign   int64
+	}{{cut - 1, 1}, {cut, -1}} {
+		if m.bucket < 0 || m.bucket >= len(t) {
+			continue
+		}
+		ct := t.at(m.bucket, currency)
+		ct.moved += m.sign * n
+		ct.revenue.addText(sum, m.sign)
 	}
 }
 
@@ -376,10 +401,11 @@ func orderGroups(ctx context.Context, tx pgx.Tx, sql string, ps params, add func
 const rawSeriesSpan = 72 * time.Hour
 
 // readSeries adds what each bucket of q holds to totals. Hourly buckets are
-// grouped from the orders; the others from the daily rollups and, for edges
-// off a UTC midnight, the orders between edge and midnight. Orders are grouped
-// by status in SQL and sorted into buckets here: a grouping by status is far
-// cheaper for PostgreSQL than a filtered count per status.
+// grouped from the orders; the others from the daily rollups with their hour
+// columns and, for the range's ends and the edges off a whole UTC hour, the
+// orders between. Orders are grouped by status in SQL
+// and sorted into buckets here: a grouping by status is far cheaper for
+// PostgreSQL than a filtered count per status.
 func readSeries(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, buckets []time.Time, scope scopeFunc, totals bucketTotals) error {
 	// A range of a few days holds fewer orders than its edges would read.
 	if q.Granularity == switchyard.GranularityHour || q.Range.To.Sub(q.Range.From) < rawSeriesSpan {
@@ -394,101 +420,244 @@ func readSeries(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, bu
 		})
 	}
 
-	e := planEdges(q.Range, buckets)
-	var ps params
-	sql := fmt.Sprintf(`SELECT width_bucket(s.day, %s::date[]) - 1, s.currency, %s, sum(s.revenue)::text
-		FROM order_daily_stats s
-		WHERE s.day >= %s::date AND s.day < %s::date AND %s
-		GROUP BY 1, 2`,
-		ps.add(e.anchors[:len(buckets)]), statusColumns("sum(s.%s)::bigint"),
-		ps.add(e.anchors[0]), ps.add(e.anchors[len(buckets)]), scope("s", &ps))
-	rows, err := tx.Query(ctx, sql, ps...)
-	if err != nil {
+	c := planCuts(q.Range, buckets)
+	if err := readDays(ctx, tx, c, scope, totals); err != nil {
 		return err
 	}
-	n := len(switchyard.OrderStatuses())
-	counts := make([]int64, n)
-	for rows.Next() {
-		var (
-			bucket   int32
-			currency string
-			revenue  string
-		)
-		dest := []any{&bucket, &currency}
-		for i := range counts {
-			dest = append(dest, &counts[i])
-		}
-		if err := rows.Scan(append(dest, &revenue)...); err != nil {
-			rows.Close()
-			return err
-		}
-		ct := totals.at(int(bucket), currency)
-		for i, c := range counts {
-			ct.byStatus[i] += c
-		}
-		ct.revenue.addText(revenue, 1)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(e.cuts) == 0 {
+	if len(c.cuts) == 0 {
 		return nil
 	}
-
-	// Each edge's orders count with its sign in the bucket before the cut
+	// Each cut's orders count with its sign in the bucket before the cut
 	// and against the bucket after it.
-	ps = nil
-	sql = fmt.Sprintf(`SELECT x.cut, o.currency, o.status, count(*), sum(o.total)::text
+	var ps params
+	sql := fmt.Sprintf(`SELECT x.cut, o.currency, o.status, count(*), sum(o.total)::text
 		FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS x(cut, lo, hi)
 		JOIN orders o ON o.created_at >= x.lo AND o.created_at < x.hi
 		WHERE %s
 		GROUP BY 1, 2, 3`,
-		ps.add(e.cuts), ps.add(e.lo), ps.add(e.hi), scope("o", &ps))
+		ps.add(c.cuts), ps.add(c.lo), ps.add(c.hi), scope("o", &ps))
 	return orderGroups(ctx, tx, sql, ps, func(cut int, currency string, status switchyard.OrderStatus, n int64, sum string) {
-		totals.addOrders(cut-1, currency, status, n, sum, e.signs[cut])
-		totals.addOrders(cut, currency, status, n, sum, -e.signs[cut])
+		totals.addOrders(cut-1, currency, status, n, sum, c.signs[cut])
+		totals.addOrders(cut, currency, status, n, sum, -c.signs[cut])
 	})
 }
 
-// edges is how a DAY, WEEK or MONTH series reads its buckets: cut i is the
-// start of bucket i (the range's from for the first, its to at the end), and
-// anchors[i] the UTC midnight nearest to it. For each cut not on its
-// midnight, cuts lists it with the orders between the two, [lo, hi), and
-// signs[cut] is +1 when the cut is after its midnight, -1 when before.
-type edges struct {
-	anchors []time.Time // UTC midnights, as dates
-	cuts    []int32
-	signs   []int64 // by cut
-	lo, hi  []time.Time
-}
-
-func planEdges(r switchyard.AnalyticsRange, buckets []time.Time) edges {
-	n := len(buckets)
-	e := edges{signs: make([]int64, n+1)}
-	for i := 0; i <= n; i++ {
-		cut := r.To
-		switch {
-		case i == 0:
-			cut = r.From
-		case i < n:
-			cut = buckets[i]
+// readDays adds the daily rollups of the days from the first cut's anchor to
+// the last's to their buckets, and moves each hour-column part of a cut
+// (cutPlan.hours) from the bucket after the cut to the bucket before it.
+//
+// The rows are grouped by bucket in SQL, the cheapest grouping PostgreSQL
+// has. A cut's hour columns are those of its anchor's day; where that day is
+// its bucket's only day (every DAY series) the bucket's sums of the columns
+// are the day's, read in the same pass, and otherwise (weeks, months) a
+// second statement reads the hour columns of those days only.
+func readDays(ctx context.Context, tx pgx.Tx, c cutPlan, scope scopeFunc, totals bucketTotals) error {
+	n := len(c.anchors) - 1
+	last := c.anchors[n]
+	// group is the bucket of a day as width_bucket finds it over every
+	// anchor: the last cut anchored at or before it; n for the last anchor's
+	// day, which is past the range and read only for its hour columns.
+	group := func(day time.Time) int {
+		return sort.Search(n+1, func(i int) bool { return c.anchors[i].After(day) }) - 1
+	}
+	var (
+		inPass        = map[int][]int{}   // group -> cuts whose hour columns it sums
+		apart         = map[int64][]int{} // day (Unix) -> cuts whose hour columns need a read of their own
+		passCuts, own []int
+		days          []time.Time
+		readEnd       bool
+	)
+	for i, h := range c.hours {
+		if h == 0 {
+			continue
 		}
-		cut = cut.UTC()
-		day := time.Date(cut.Year(), cut.Month(), cut.Day(), 0, 0, 0, 0, time.UTC)
-		if cut.Sub(day) > 12*time.Hour {
-			day = day.AddDate(0, 0, 1)
-		}
-		e.anchors = append(e.anchors, day)
-		switch {
-		case cut.After(day):
-			e.cuts, e.lo, e.hi = append(e.cuts, int32(i)), append(e.lo, day), append(e.hi, cut)
-			e.signs[i] = 1
-		case cut.Before(day):
-			e.cuts, e.lo, e.hi = append(e.cuts, int32(i)), append(e.lo, cut), append(e.hi, day)
-			e.signs[i] = -1
+		day := c.anchors[i]
+		if g := group(day); g == n || c.anchors[g+1].Equal(day.AddDate(0, 0, 1)) {
+			inPass[g] = append(inPass[g], i)
+			passCuts = append(passCuts, i)
+			readEnd = readEnd || g == n
+		} else {
+			if len(apart[day.Unix()]) == 0 {
+				days = append(days, day)
+			}
+			apart[day.Unix()] = append(apart[day.Unix()], i)
+			own = append(own, i)
 		}
 	}
-	return e
+	// The hour columns the cuts read, and where each is among them.
+	hourCols := func(cuts []int) (cols string, place map[int]int) {
+		place = map[int]int{}
+		for _, i := range cuts {
+			if _, ok := place[c.hours[i]]; !ok {
+				place[c.hours[i]] = len(place)
+				cols += fmt.Sprintf(", sum(s.orders_h%02[1]d)::bigint, sum(s.revenue_h%02[1]d)::text", c.hours[i])
+			}
+		}
+		return cols, place
+	}
+
+	cols, place := hourCols(passCuts)
+	upTo := "<"
+	if readEnd {
+		upTo = "<="
+	}
+	var ps params
+	sql := fmt.Sprintf(`SELECT width_bucket(s.day, %s::date[]) - 1, s.currency, %s, sum(s.revenue)::text%s
+		FROM order_daily_stats s
+		WHERE s.day >= %s::date AND s.day %s %s::date AND %s
+		GROUP BY 1, 2`,
+		ps.add(c.anchors), statusColumns("sum(s.%s)::bigint"), cols, ps.add(c.anchors[0]), upTo, ps.add(last), scope("s", &ps))
+	var (
+		g                 int32
+		currency, revenue string
+		counts            = make([]int64, len(switchyard.OrderStatuses()))
+	)
+	head := []any{&g, &currency}
+	for i := range counts {
+		head = append(head, &counts[i])
+	}
+	head = append(head, &revenue)
+	err := scanHourRows(ctx, tx, sql, ps, head, len(place), func(orders []int64, sums []string) {
+		if int(g) < n {
+			ct := totals.at(int(g), currency)
+			for i, v := range counts {
+				ct.byStatus[i] += v
+			}
+			ct.revenue.addText(revenue, 1)
+		}
+		for _, cut := range inPass[int(g)] {
+			j := place[c.hours[cut]]
+			totals.move(cut, currency, orders[j], sums[j])
+		}
+	})
+	if err != nil || len(apart) == 0 {
+		return err
+	}
+
+	cols, place = hourCols(own)
+	ps = nil
+	sql = fmt.Sprintf(`SELECT s.day, s.currency%s
+		FROM order_daily_stats s
+		WHERE s.day = ANY(%s::date[]) AND %s
+		GROUP BY 1, 2`, cols, ps.add(days), scope("s", &ps))
+	var day time.Time
+	return scanHourRows(ctx, tx, sql, ps, []any{&day, &currency}, len(place), func(orders []int64, sums []string) {
+		for _, cut := range apart[day.Unix()] {
+			j := place[c.hours[cut]]
+			totals.move(cut, currency, orders[j], sums[j])
+		}
+	})
+}
+
+// scanHourRows runs sql and scans each row into head, then pairs of an hour
+// column's orders and revenue, which it hands to each.
+func scanHourRows(ctx context.Context, tx pgx.Tx, sql string, ps params, head []any, pairs int, each func(orders []int64, sums []string)) error {
+	rows, err := tx.Query(ctx, sql, ps...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	orders, sums := make([]int64, pairs), make([]string, pairs)
+	dest := head
+	for i := range orders {
+		dest = append(dest, &orders[i], &sums[i])
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		each(orders, sums)
+	}
+	return rows.Err()
+}
+
+// cutPlan is how a DAY, WEEK or MONTH series reads its buckets. Cut i is the
+// start of bucket i (the range's from for the first, its to at the end), and
+// F(t), everything created before t, is the rollup days before its anchor, a
+// UTC midnight, plus hours[i] hour columns of the anchor's day, plus or minus
+// the orders between that hour and the cut. Bucket i is F(cut i+1) - F(cut
+// i): the days from anchor i to anchor i+1, and each cut's part counted in
+// the bucket before it and against the bucket after it.
+//
+// A cut inside the range is anchored at the start of its UTC day and takes
+// the whole hours up to the nearest hour from the hour columns, so only the
+// orders of its last half hour at most (zones at :30 and :45) are read, and
+// in zones of whole hours none. The range's own ends count per status in the
+// totals, which the hour columns do not split, so they read their orders,
+// up to twelve hours' worth, from the nearest midnight.
+type cutPlan struct {
+	anchors []time.Time // UTC midnights, by cut
+	hours   []int       // by cut: the hour columns read, 0 to 23
+	// The cuts whose orders are read: the orders in [lo, hi), counted with
+	// signs[cut]: +1 when they lie before the cut, -1 after it.
+	cuts   []int32
+	lo, hi []time.Time
+	signs  []int64 // by cut
+}
+
+func planCuts(r switchyard.AnalyticsRange, buckets []time.Time) cutPlan {
+	n := len(buckets)
+	c := cutPlan{anchors: make([]time.Time, n+1), hours: make([]int, n+1), signs: make([]int64, n+1)}
+	at := func(i int) time.Time {
+		switch {
+		case i == 0:
+			return r.From.UTC()
+		case i < n:
+			return buckets[i].UTC()
+		}
+		return r.To.UTC()
+	}
+	for i := 0; i <= n; i++ {
+		t := at(i)
+		day := utcDay(t)
+		if i == 0 || i == n {
+			if t.Sub(day) > 12*time.Hour {
+				day = day.AddDate(0, 0, 1)
+			}
+			c.anchors[i] = day
+			continue
+		}
+		h := int((t.Sub(day) + 30*time.Minute) / time.Hour)
+		if h == 24 {
+			day, h = day.AddDate(0, 0, 1), 0
+		}
+		c.anchors[i], c.hours[i] = day, h
+	}
+	// Anchors must not go back, or a bucket would hold negative days. Inner
+	// anchors follow their cuts, and the last is the nearest midnight of a
+	// later instant; only a range starting late in a UTC day, with the next
+	// cut in the evening of the same day (Dubai's midnight is 20:00 UTC),
+	// puts the first after the second. Then the second cut, too, reads its
+	// orders up to the nearest midnight, the same as the first's.
+	if n > 1 && c.anchors[0].After(c.anchors[1]) {
+		c.anchors[1], c.hours[1] = utcDay(at(1).Add(12*time.Hour)), 0
+	}
+	if !slices.IsSortedFunc(c.anchors, func(a, b time.Time) int { return a.Compare(b) }) {
+		// Not reached; the nearest midnights of increasing instants never go
+		// back, at the cost of reading more orders.
+		for i := range c.anchors {
+			c.hours[i] = 0
+			c.anchors[i] = utcDay(at(i).Add(12 * time.Hour))
+		}
+	}
+	for i := 0; i <= n; i++ {
+		from, t := c.anchors[i].Add(time.Duration(c.hours[i])*time.Hour), at(i)
+		switch {
+		case t.After(from):
+			c.cuts, c.lo, c.hi = append(c.cuts, int32(i)), append(c.lo, from), append(c.hi, t)
+			c.signs[i] = 1
+		case t.Before(from):
+			c.cuts, c.lo, c.hi = append(c.cuts, int32(i)), append(c.lo, t), append(c.hi, from)
+			c.signs[i] = -1
+		}
+	}
+	return c
+}
+
+// utcDay is the UTC midnight that starts t's UTC day.
+func utcDay(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
 // summarize fills a's counts, money and series from the bucket totals.
@@ -516,6 +685,7 @@ func summarize(a *switchyard.Analytics, q *switchyard.AnalyticsQuery, buckets []
 					cs.revenueOrders += n
 				}
 			}
+			bucketOrders[b] += ct.moved
 			cs.revenue.add(&ct.revenue)
 		}
 	}

@@ -68,6 +68,9 @@ func BenchmarkAnalytics(b *testing.B) {
 		{"all/admin/day/Europe-Berlin", admin, switchyard.AnalyticsQuery{Range: year, TimeZone: "Europe/Berlin"}},
 		{"all/admin/day/America-Los_Angeles", admin, switchyard.AnalyticsQuery{Range: year, TimeZone: "America/Los_Angeles"}},
 		{"project/owner/day/America-Los_Angeles", alice, switchyard.AnalyticsQuery{ProjectID: &northwind, Range: year, TimeZone: "America/Los_Angeles"}},
+		// Edges at :30 UTC read half an hour of orders each.
+		{"all/admin/day/Asia-Kolkata", admin, switchyard.AnalyticsQuery{Range: year, TimeZone: "Asia/Kolkata"}},
+		{"all/admin/week/America-Los_Angeles", admin, switchyard.AnalyticsQuery{Range: year, Granularity: switchyard.GranularityWeek, TimeZone: "America/Los_Angeles"}},
 		{"all/admin/week", admin, switchyard.AnalyticsQuery{Range: year, Granularity: switchyard.GranularityWeek}},
 		{"all/admin/month", admin, switchyard.AnalyticsQuery{Range: year, Granularity: switchyard.GranularityMonth}},
 		{"project/owner/hour-last-30-days", alice, switchyard.AnalyticsQuery{ProjectID: &northwind, Range: switchyard.AnalyticsRange{From: anchor.AddDate(0, 0, -30), To: anchor}, Granularity: switchyard.GranularityHour}},

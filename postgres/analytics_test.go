@@ -175,14 +175,25 @@ func (w *analyticsWorld) truth(t *testing.T, projects []string, q switchyard.Ana
 
 	// Buckets: local calendar units through local timestamps; hours as
 	// date_trunc with a time zone, which keeps each instant's own offset.
+	// A local midnight the clocks pass twice (Havana goes back from 01:00 to
+	// 00:00) starts its day the first time; PostgreSQL reads such a local
+	// time as the later instant, so the earliest instant that reads it is
+	// taken. A midnight the clocks skip (Santiago jumps to 01:00) never
+	// reads; PostgreSQL moves it to the end of the jump, where the day
+	// starts.
+	first := func(local, zone string) string {
+		return fmt.Sprintf(`coalesce((SELECT min(c) FROM unnest(ARRAY[(%[1]s) AT TIME ZONE %[2]s - interval '2 hours', (%[1]s) AT TIME ZONE %[2]s - interval '1 hour',
+			(%[1]s) AT TIME ZONE %[2]s - interval '30 minutes', (%[1]s) AT TIME ZONE %[2]s]) c WHERE c AT TIME ZONE %[2]s = (%[1]s)), (%[1]s) AT TIME ZONE %[2]s)`, local, zone)
+	}
 	var bucketSQL, keySQL string
 	if g == "hour" {
 		bucketSQL = `SELECT b FROM generate_series(date_trunc('hour', $1::timestamptz, $3), $2::timestamptz, interval '1 hour') b WHERE b < $2`
 		keySQL = `date_trunc('hour', created_at, $4)`
 	} else {
-		bucketSQL = `SELECT b AT TIME ZONE $3 FROM generate_series(date_trunc($4, $1::timestamptz AT TIME ZONE $3), $2::timestamptz AT TIME ZONE $3, ('1 ' || $4)::interval) b
-			WHERE b AT TIME ZONE $3 < $2`
-		keySQL = `date_trunc($5, created_at AT TIME ZONE $4) AT TIME ZONE $4`
+		bucketSQL = `SELECT s FROM (SELECT ` + first("b", "$3") + ` AS s
+			FROM generate_series(date_trunc($4, $1::timestamptz AT TIME ZONE $3), $2::timestamptz AT TIME ZONE $3, ('1 ' || $4)::interval) b) x
+			WHERE s < $2`
+		keySQL = first("date_trunc($5, created_at AT TIME ZONE $4)", "$4")
 	}
 	var starts []time.Time
 	if from.Before(to) {
@@ -335,9 +346,11 @@ func mustParse(t testing.TB, s string) time.Time {
 // TestAnalyticsGroundTruth: random orders from late February to mid
 // November 2026, which holds both daylight saving changes of Europe and North
 // America and the April one of Australia, many of them within two hours of a
-// UTC midnight and some exactly on one, compared for every granularity, in
-// time zones with whole, half and three-quarter hour offsets, over ranges that
-// start and end on and off bucket edges.
+// UTC midnight, some exactly on a whole hour and some within minutes of a
+// quarter hour, compared for every granularity, in time zones with whole,
+// half and three-quarter hour offsets, changes of half an hour, two hours and
+// at midnight, over ranges that start and end on and off bucket edges and on
+// a change.
 func TestAnalyticsGroundTruth(t *testing.T) {
 	t.Parallel()
 	w := newAnalyticsWorld(t)
@@ -355,6 +368,10 @@ func TestAnalyticsGroundTruth(t *testing.T) {
 		case 3:
 			// Exactly on an hour, so on some zone's bucket edge.
 			return start.Add(time.Duration(rng.IntN(int(span.Hours()))) * time.Hour)
+		case 4:
+			// Within a few minutes of a quarter hour: either side of the
+			// hour columns' edges and of :30 and :45 zones' edges.
+			return start.Add(time.Duration(rng.IntN(int(span.Hours()*4)))*15*time.Minute + time.Duration(rng.Int64N(int64(6*time.Minute))) - 3*time.Minute)
 		default:
 			return start.Add(time.Duration(rng.Int64N(int64(span))))
 		}
@@ -388,13 +405,35 @@ func TestAnalyticsGroundTruth(t *testing.T) {
 		{From: mustParse(t, "2026-06-10T21:00:00Z"), To: mustParse(t, "2026-06-10T21:00:00Z")},
 		// Before any order: every bucket is zero.
 		{From: mustParse(t, "2025-01-01T00:00:00Z"), To: mustParse(t, "2025-03-01T00:00:00Z")},
+		// From North America's spring change (02:00 in Los Angeles) to the
+		// morning of a UTC day whose early hours hold the last inner edge
+		// there, across Europe's and Troll's changes.
+		{From: mustParse(t, "2026-03-08T10:00:00Z"), To: mustParse(t, "2026-03-30T09:00:00Z")},
+		// Across the April changes of the southern hemisphere (Sydney,
+		// Lord Howe's half hour, Chatham, Santiago's midnight), starting
+		// late in a UTC day whose evening holds the first edge east of UTC.
+		{From: mustParse(t, "2026-03-30T13:00:00Z"), To: mustParse(t, "2026-04-12T13:00:00Z")},
+		// Across Cuba's autumn change at 01:00 and the US one.
+		{From: mustParse(t, "2026-10-28T05:00:00Z"), To: mustParse(t, "2026-11-05T05:00:00Z")},
 	}
-	zones := []string{"UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Sydney", "America/St_Johns"}
+	zones := []string{"UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Sydney", "America/St_Johns",
+		// Lord Howe moves its clocks by half an hour; Chatham is +12:45 and
+		// +13:45; Troll jumps two hours; Santiago and Havana change at
+		// midnight, so a day starts at 01:00; Dubai's days start at 20:00
+		// UTC; Kiritimati is +14, Pago Pago -11.
+		"Australia/Lord_Howe", "Pacific/Chatham", "Antarctica/Troll", "America/Santiago", "America/Havana", "Asia/Dubai", "Pacific/Kiritimati", "Pacific/Pago_Pago"}
 	for _, g := range []switchyard.Granularity{"HOUR", "DAY", "WEEK", "MONTH"} {
 		for _, tz := range zones {
 			for ri, r := range ranges {
 				if g == "HOUR" && ri == 0 && tz != "Europe/Berlin" {
 					continue // 6,000 hours once is enough
+				}
+				if g == "HOUR" && tz == "Australia/Lord_Howe" {
+					// When the clocks go back half an hour, an hour lasts 90
+					// minutes until the clock next reads :00; the truth's
+					// date_trunc and hourly generate_series cannot say that.
+					// Hourly series read the orders directly, as before 0009.
+					continue
 				}
 				q := switchyard.AnalyticsQuery{Range: r, Granularity: g, TimeZone: tz}
 				label := fmt.Sprintf("%s %s %v–%v", g, tz, r.From.Format(time.RFC3339), r.To.Format(time.RFC3339))
@@ -441,6 +480,33 @@ func checkRollups(t *testing.T, db *DB) {
 	}
 	if diff != 0 {
 		t.Fatalf("the rollups differ from the orders in %d rows", diff)
+	}
+
+	// The hour columns of 0009: the orders and revenue of each day's first
+	// hours.
+	var fromHours, rollupHours []string
+	for h := 1; h <= 23; h++ {
+		fromHours = append(fromHours, fmt.Sprintf("count(*) FILTER (WHERE created_at < day + interval '%d hours')", h))
+		rollupHours = append(rollupHours, fmt.Sprintf("orders_h%02d", h))
+	}
+	for h := 1; h <= 23; h++ {
+		fromHours = append(fromHours, fmt.Sprintf(`coalesce(sum(total) FILTER (WHERE created_at < day + interval '%d hours'
+			AND status IN ('PAID', 'FULFILLED', 'SHIPPED', 'DELIVERED')), 0)`, h))
+		rollupHours = append(rollupHours, fmt.Sprintf("revenue_h%02d", h))
+	}
+	hoursFromOrders := `SELECT project_id, day, currency, ` + strings.Join(fromHours, ", ") + `
+		FROM (SELECT o.*, (o.created_at AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC' AS day FROM orders o) o
+		GROUP BY 1, 2, 3`
+	hoursRollup := `SELECT project_id, day::timestamp AT TIME ZONE 'UTC', currency, ` + strings.Join(rollupHours, ", ") + `
+		FROM order_daily_stats WHERE orders <> 0`
+	err = db.Pool().QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM ((`+hoursFromOrders+` EXCEPT `+hoursRollup+`) UNION ALL (`+hoursRollup+` EXCEPT `+hoursFromOrders+`)) d)
+		+ (SELECT count(*) FROM order_daily_stats WHERE orders = 0 AND (`+strings.Join(rollupHours, ", ")+`) <> (`+strings.TrimSuffix(strings.Repeat("0, ", 46), ", ")+`))`).Scan(&diff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != 0 {
+		t.Fatalf("the hour columns differ from the orders in %d rows", diff)
 	}
 }
 
@@ -774,4 +840,71 @@ func TestAnalyticsRollupsUnderConcurrentWrites(t *testing.T) {
 		t.Fatalf("%d orders, want %d", got.OrderCount, workers*perWorker)
 	}
 	compareAnalytics(t, "after concurrent writes", got, w.truth(t, w.allProjects, q))
+}
+
+// TestPlanCuts: every cut is its anchor plus its hour columns plus or minus
+// the orders read, anchors never go back, inner cuts on whole UTC hours read
+// no orders, and only the range's ends read more than half an hour.
+func TestPlanCuts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 4))
+	zones := []string{"UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Kolkata", "Asia/Kathmandu", "Asia/Dubai", "Pacific/Kiritimati",
+		"Pacific/Pago_Pago", "Australia/Lord_Howe", "America/Santiago", "America/Havana", "Antarctica/Troll"}
+	base := mustParse(t, "2026-01-01T00:00:00Z")
+	for trial := 0; trial < 3000; trial++ {
+		from := base.Add(time.Duration(rng.Int64N(int64(365 * 24 * time.Hour))))
+		if trial%3 == 0 {
+			from = from.Truncate(time.Hour)
+		}
+		q := switchyard.AnalyticsQuery{
+			Range:       switchyard.AnalyticsRange{From: from, To: from.Add(72*time.Hour + time.Duration(rng.Int64N(int64(200*24*time.Hour))))},
+			Granularity: []switchyard.Granularity{"DAY", "WEEK", "MONTH"}[rng.IntN(3)],
+			TimeZone:    zones[rng.IntN(len(zones))],
+		}
+		buckets, err := q.Buckets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := planCuts(q.Range, buckets)
+		n := len(buckets)
+		label := fmt.Sprintf("%s %s %v–%v", q.Granularity, q.TimeZone, q.Range.From, q.Range.To)
+		for i := 0; i <= n; i++ {
+			cut := q.Range.To
+			if i < n {
+				cut = buckets[i]
+			}
+			if i == 0 {
+				cut = q.Range.From
+			}
+			if i > 0 && c.anchors[i].Before(c.anchors[i-1]) {
+				t.Fatalf("%s: anchor %d %v before anchor %d %v", label, i, c.anchors[i], i-1, c.anchors[i-1])
+			}
+			if !c.anchors[i].Equal(utcDay(c.anchors[i])) || c.hours[i] < 0 || c.hours[i] > 23 || ((i == 0 || i == n) && c.hours[i] != 0) {
+				t.Fatalf("%s: cut %d anchored at %v + %d hours", label, i, c.anchors[i], c.hours[i])
+			}
+			at := c.anchors[i].Add(time.Duration(c.hours[i]) * time.Hour)
+			j := slices.Index(c.cuts, int32(i))
+			var read time.Duration
+			if j >= 0 {
+				read = c.hi[j].Sub(c.lo[j])
+				if c.signs[i] > 0 {
+					at = at.Add(read)
+				} else {
+					at = at.Add(-read)
+				}
+			}
+			if !at.Equal(cut) {
+				t.Fatalf("%s: cut %d is %v, the plan says %v", label, i, cut, at)
+			}
+			// Inner cuts read half an hour at most, none on a whole hour;
+			// but the second when the first bucket starts late in the UTC
+			// day its first edge ends.
+			second := i == 1 && utcDay(q.Range.From.Add(12*time.Hour)).After(utcDay(cut.Add(30*time.Minute)))
+			if i > 0 && i < n && !second && (read > 30*time.Minute || (cut.Equal(cut.Truncate(time.Hour)) && read != 0)) {
+				t.Fatalf("%s: inner cut %d at %v reads %v of orders", label, i, cut, read)
+			}
+			if read > 12*time.Hour {
+				t.Fatalf("%s: cut %d reads %v of orders", label, i, read)
+			}
+		}
+	}
 }
