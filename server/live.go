@@ -201,17 +201,20 @@ func newResultKey(rc *graphql.OperationContext, caller *switchyard.Caller) (resu
 
 // sharedResults remembers recent results per (operation, event) so that
 // each is executed once for all its subscribers, also those a few events
-// behind the others. It is a direct-mapped cache of fixed size: memory does
-// not grow with subscribers or operations, and a collision only costs an
-// execution again.
+// behind the others. It is a set-associative cache of fixed size: memory
+// does not grow with subscribers or operations, and an eviction only costs
+// an execution again.
 type sharedResults struct {
-	slots [sharedResultSlots]struct {
+	sets [sharedResultSets]struct {
 		mu sync.Mutex
-		r  *sharedResult
+		r  [sharedResultWays]*sharedResult
 	}
 }
 
-const sharedResultSlots = 4096
+const (
+	sharedResultSets = 4096
+	sharedResultWays = 2
+)
 
 // sharedResult is one event executed for one operation. cursor and payload
 // are set inside once and only read after it.
@@ -225,15 +228,26 @@ type sharedResult struct {
 
 // get returns the result of (key, seq), computing it with fill once.
 func (c *sharedResults) get(key resultKey, seq int64, fill func(*sharedResult)) *sharedResult {
-	i := (binary.LittleEndian.Uint64(key.hash[:8]) ^ uint64(seq)*0x9e3779b97f4a7c15) % sharedResultSlots
-	slot := &c.slots[i]
-	slot.mu.Lock()
-	r := slot.r
-	if r == nil || r.seq != seq || r.key != key {
-		r = &sharedResult{key: key, seq: seq}
-		slot.r = r
+	i := (binary.LittleEndian.Uint64(key.hash[:8]) ^ uint64(seq)*0x9e3779b97f4a7c15) % sharedResultSets
+	set := &c.sets[i]
+	set.mu.Lock()
+	var r *sharedResult
+	victim := 0
+	for w, x := range set.r {
+		if x != nil && x.seq == seq && x.key == key {
+			r = x
+			break
+		}
+		// Evict an empty way, else the one of the older event.
+		if x == nil || (set.r[victim] != nil && x.seq < set.r[victim].seq) {
+			victim = w
+		}
 	}
-	slot.mu.Unlock()
+	if r == nil {
+		r = &sharedResult{key: key, seq: seq}
+		set.r[victim] = r
+	}
+	set.mu.Unlock()
 	r.once.Do(func() { fill(r) })
 	return r
 }

@@ -42,3 +42,19 @@ func TestSharedResultsExecuteOncePerOperationAndEvent(t *testing.T) {
 		t.Errorf("%d executions, want 3", n)
 	}
 }
+
+// Two operations whose results land in the same set both stay.
+func TestSharedResultsKeepCollidingOperations(t *testing.T) {
+	var c sharedResults
+	a := resultKey{hash: [32]byte{0x01}}
+	b := resultKey{hash: [32]byte{0x01, 0x10}} // differs by 4096: the same set
+	fills := 0
+	fill := func(r *sharedResult) { fills++ }
+	c.get(a, 7, fill)
+	c.get(b, 7, fill)
+	c.get(a, 7, fill)
+	c.get(b, 7, fill)
+	if fills != 2 {
+		t.Errorf("%d executions for two operations of one event, want 2", fills)
+	}
+}
