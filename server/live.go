@@ -203,17 +203,21 @@ func newResultKey(rc *graphql.OperationContext, caller *switchyard.Caller) (resu
 // each is executed once for all its subscribers, also those a few events
 // behind the others. It is a set-associative cache of fixed size: memory
 // does not grow with subscribers or operations, and an eviction only costs
-// an execution again.
+// an execution again. Results are only worth keeping while an event is
+// being fanned out, so a sweep drops those older than sharedResultTTL:
+// otherwise the slots would hold old payloads, however large, for good.
 type sharedResults struct {
 	sets [sharedResultSets]struct {
 		mu sync.Mutex
 		r  [sharedResultWays]*sharedResult
 	}
+	sweeping atomic.Bool
 }
 
 const (
 	sharedResultSets = 4096
 	sharedResultWays = 2
+	sharedResultTTL  = 10 * time.Second
 )
 
 // sharedResult is one event executed for one operation. cursor and payload
@@ -221,6 +225,7 @@ const (
 type sharedResult struct {
 	key     resultKey
 	seq     int64
+	created time.Time
 	once    sync.Once
 	cursor  string
 	payload []byte
@@ -244,10 +249,39 @@ func (c *sharedResults) get(key resultKey, seq int64, fill func(*sharedResult)) 
 		}
 	}
 	if r == nil {
-		r = &sharedResult{key: key, seq: seq}
+		r = &sharedResult{key: key, seq: seq, created: time.Now()}
 		set.r[victim] = r
 	}
 	set.mu.Unlock()
+	if c.sweeping.CompareAndSwap(false, true) {
+		time.AfterFunc(sharedResultTTL, c.sweep)
+	}
 	r.once.Do(func() { fill(r) })
 	return r
+}
+
+// sweep drops results older than sharedResultTTL and comes back while any
+// remain.
+func (c *sharedResults) sweep() {
+	cutoff := time.Now().Add(-sharedResultTTL)
+	left := false
+	for i := range c.sets {
+		set := &c.sets[i]
+		set.mu.Lock()
+		for w, r := range set.r {
+			switch {
+			case r == nil:
+			case r.created.Before(cutoff):
+				set.r[w] = nil
+			default:
+				left = true
+			}
+		}
+		set.mu.Unlock()
+	}
+	if left {
+		time.AfterFunc(sharedResultTTL, c.sweep)
+		return
+	}
+	c.sweeping.Store(false)
 }

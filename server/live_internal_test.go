@@ -58,3 +58,20 @@ func TestSharedResultsKeepCollidingOperations(t *testing.T) {
 		t.Errorf("%d executions for two operations of one event, want 2", fills)
 	}
 }
+
+// Results are dropped once the fan-out of their event is long over.
+func TestSharedResultsSweepOldResults(t *testing.T) {
+	var c sharedResults
+	k := resultKey{hash: [32]byte{3}}
+	fills := 0
+	fill := func(r *sharedResult) { fills++ }
+	old := c.get(k, 1, fill)
+	c.get(k, 2, fill)
+	old.created = old.created.Add(-2 * sharedResultTTL)
+	c.sweep()
+	c.get(k, 1, fill) // swept: executed again
+	c.get(k, 2, fill) // recent: kept
+	if fills != 3 {
+		t.Errorf("%d executions, want 3", fills)
+	}
+}
