@@ -13,7 +13,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/switchyard/switchyard"
-	"github.com/switchyard/switchyard/resolvers"
 )
 
 // eventsHandler serves GET /events: the live events as a plain EventSource
@@ -113,52 +112,55 @@ func (h *eventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The stream outlives the handler once its connection is taken over;
+	// until then it ends with the request.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopWithRequest := context.AfterFunc(r.Context(), cancel)
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			stopWithRequest()
+			cancel()
+		}
+	}()
 	sub, err := h.events.Subscribe(ctx, switchyard.EventFilter{Types: types, After: after})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 
-	s := startSSE(w, h.heartbeat)
-	defer s.close()
-	last := resume
-	var expired <-chan time.Time
-	if !caller.ExpiresAt.IsZero() {
-		// The EventStream ends the stream at expiry with the cursor to
-		// resume after; this is the guarantee for one that does not.
-		t := time.NewTimer(time.Until(caller.ExpiresAt) + resolvers.ExpiryGrace)
-		defer t.Stop()
-		expired = t.C
-	}
-	events := sub.Events()
-	for {
-		select {
-		case e, ok := <-events:
-			if !ok {
-				if err := sub.Err(); err != nil && ctx.Err() == nil {
-					h.streamError(ctx, s, err)
-				}
-				return
-			}
-			cursor := switchyard.EventCursor(e.Seq)
-			data := mustJSON(wireEvent{
-				Cursor: cursor, Type: e.Type, SubjectType: e.SubjectType, SubjectID: e.SubjectID,
-				ProjectID: e.ProjectID, OccurredAt: e.OccurredAt, Data: e.Data,
-			})
-			if !s.event(cursor, e.Type, data) {
-				return
-			}
-			last = cursor
-		case <-expired:
-			msg := "token expired; reconnect with a new token or ticket"
-			if last != "" {
-				msg += " and resume after cursor " + last
-			}
-			h.streamError(ctx, s, switchyard.Errorf(switchyard.EUNAUTHENTICATED, "%s", msg))
-			return
-		case <-ctx.Done():
-			return
+	var s *sseWriter
+	var finish func()
+	var inHandler chan struct{}
+	if d := takeOverSSE(w, r, h.heartbeat, cancel, stopWithRequest); d != nil {
+		handedOver = true
+		s, finish = d.s, d.close
+	} else {
+		inHandler = make(chan struct{})
+		s = startSSE(w, h.heartbeat, cancel)
+		finish = func() {
+			s.close()
+			close(inHandler)
 		}
+	}
+	// The EventStream ends the stream when the caller's credentials expire,
+	// with the cursor to resume after.
+	var reader eventReader
+	reader.start(sub, func(e *switchyard.Event) {
+		cursor := switchyard.EventCursor(e.Seq)
+		data := mustJSON(wireEvent{
+			Cursor: cursor, Type: e.Type, SubjectType: e.SubjectType, SubjectID: e.SubjectID,
+			ProjectID: e.ProjectID, OccurredAt: e.OccurredAt, Data: e.Data,
+		})
+		s.event(cursor, e.Type, data) // a failed write cancels the stream
+	}, func() {
+		if err := sub.Err(); err != nil && ctx.Err() == nil {
+			h.streamError(ctx, s, err)
+		}
+		finish()
+	})
+	if inHandler != nil {
+		<-inHandler
 	}
 }
 

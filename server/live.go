@@ -63,47 +63,67 @@ type liveStream struct {
 	deliver func(r *sharedResult) bool
 	end     func(out outcome, err *gqlerror.Error)
 
-	running atomic.Bool // a drain goroutine is on it
-	pending atomic.Bool // notified since the drain last looked
-	gone    bool        // drain only: the client stopped taking results
+	reader eventReader
+	gone   bool // the reader's: the client stopped taking results
 }
 
 // start begins delivery; from here the stream is the transport's until end
 // is called, once.
-func (l *liveStream) start() { l.sub.Notify(l.wake) }
+func (l *liveStream) start() {
+	l.reader.start(l.sub, func(e *switchyard.Event) {
+		if !l.gone && !l.deliver(l.result(e)) {
+			// Keep reading to the end without writing: the transport ends
+			// the operation's context, which ends the stream.
+			l.gone = true
+		}
+	}, l.finish)
+}
+
+// eventReader reads a Subscription with no goroutine while it is idle: the
+// subscription notifies, and a goroutine starts to take what it queued, then
+// returns. Calls to event and to end, which comes last and once, are
+// serialized.
+type eventReader struct {
+	sub     switchyard.Subscription
+	event   func(*switchyard.Event)
+	end     func()
+	running atomic.Bool // a goroutine is reading
+	pending atomic.Bool // notified since the reader last looked
+}
+
+func (r *eventReader) start(sub switchyard.Subscription, event func(*switchyard.Event), end func()) {
+	r.sub, r.event, r.end = sub, event, end
+	sub.Notify(r.wake)
+}
 
 // wake runs on the EventStream's delivering goroutine: it must not block.
-func (l *liveStream) wake() {
-	l.pending.Store(true)
-	if l.running.CompareAndSwap(false, true) {
-		go l.drain()
+func (r *eventReader) wake() {
+	r.pending.Store(true)
+	if r.running.CompareAndSwap(false, true) {
+		go r.drain()
 	}
 }
 
-// drain delivers what is queued, then returns; a later wake starts another.
+// drain takes what is queued, then returns; a later wake starts another.
 // Setting pending before trying to start one, and clearing it before
 // looking, is what keeps a wake between the last look and running's reset
 // from being lost.
-func (l *liveStream) drain() {
+func (r *eventReader) drain() {
 	for {
-		l.pending.Store(false)
+		r.pending.Store(false)
 		for {
-			e, more := l.sub.TryNext()
+			e, more := r.sub.TryNext()
 			if e == nil {
 				if !more {
-					l.finish()
+					r.end()
 					return // running stays set: the stream is over
 				}
 				break
 			}
-			if !l.gone && !l.deliver(l.result(e)) {
-				// Keep reading to the end without writing: the transport
-				// ends the operation's context, which ends the stream.
-				l.gone = true
-			}
+			r.event(e)
 		}
-		l.running.Store(false)
-		if !l.pending.Load() || !l.running.CompareAndSwap(false, true) {
+		r.running.Store(false)
+		if !r.pending.Load() || !r.running.CompareAndSwap(false, true) {
 			return
 		}
 	}

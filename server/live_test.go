@@ -112,8 +112,9 @@ func waitGoroutines(t *testing.T, limit int, what string) {
 }
 
 // An idle subscription costs no goroutine of its own: a websocket has one
-// for the connection, however many operations it carries, and an SSE
-// stream one that notices the client leaving.
+// for the connection, however many operations it carries; SSE streams, of
+// GraphQL or /events, have none (on Linux; elsewhere one each, to notice
+// the client leaving).
 func TestIdleSubscriptionsHoldNoGoroutine(t *testing.T) {
 	e := newRealtimeEnv(t, "memory") // not parallel: it counts goroutines
 	w := e.world()
@@ -121,14 +122,18 @@ func TestIdleSubscriptionsHoldNoGoroutine(t *testing.T) {
 	vars := map[string]any{"p": w.p1.ID, "after": start}
 	base := serverGoroutines()
 
-	const ops, streams = 20, 10
+	const ops, graphqlStreams, eventStreams = 20, 10, 5
+	const streams = graphqlStreams + eventStreams
 	c := e.wsConnect(t, "graphql-transport-ws", e.token(w.alice))
 	for i := range ops {
 		c.subscribe(fmt.Sprint("op", i), sharedQuery, vars)
 	}
 	var sse []*sseClient
-	for range streams {
+	for range graphqlStreams {
 		sse = append(sse, e.sseRequest(t, http.MethodPost, e.token(w.alice), sharedQuery, vars, nil))
+	}
+	for range eventStreams {
+		sse = append(sse, e.eventsGET(t, "/events?topics=orders&after="+start, e.token(w.alice), nil))
 	}
 	e.setStatus(w.o1, switchyard.OrderPaid)
 	seen := map[string]bool{}
@@ -140,7 +145,11 @@ func TestIdleSubscriptionsHoldNoGoroutine(t *testing.T) {
 		seen[m.ID] = true
 	}
 	for i, s := range sse {
-		if ev := s.next(); ev.Event != "next" || !strings.Contains(ev.Data, w.o1.ID) {
+		want := "next"
+		if i >= graphqlStreams {
+			want = "order.status_changed"
+		}
+		if ev := s.next(); ev.Event != want || !strings.Contains(ev.Data, w.o1.ID) {
 			t.Fatalf("stream %d: %+v", i, ev)
 		}
 	}

@@ -77,10 +77,22 @@ func (sseTransport) Supports(r *http.Request) bool {
 // the stream goes through its ResponseWriter.
 func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	start := graphql.Now()
+	// The operation's context ends with the request until the stream is
+	// taken over: net/http ends the request's context when the handler
+	// returns, hijacked or not.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	stopWithRequest := context.AfterFunc(r.Context(), cancel)
+	var handedOver bool
+	defer func() {
+		if !handedOver {
+			stopWithRequest()
+			cancel()
+		}
+	}()
 	var s *sseWriter
 	stream := func() *sseWriter {
 		if s == nil {
-			s = startSSE(w, t.heartbeat)
+			s = startSSE(w, t.heartbeat, cancel)
 		}
 		return s
 	}
@@ -97,20 +109,7 @@ func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		return
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-
-	// The operation's context ends with the request until the stream is
-	// taken over: net/http ends the request's context when the handler
-	// returns, hijacked or not.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	stopWithRequest := context.AfterFunc(r.Context(), cancel)
-	var handedOver bool
 	var inHandler chan struct{} // closed when a stream the handler serves ends
-	defer func() {
-		if !handedOver {
-			stopWithRequest()
-			cancel()
-		}
-	}()
 
 	op := operation{exec: exec, present: t.present, log: t.log, results: t.results}
 	out, end := op.run(ctx, params, r.Header.Get("Last-Event-ID"), runHooks{
@@ -131,9 +130,14 @@ func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		live: func(ls *liveStream) {
 			// Nothing was written yet: a subscription's first words are
 			// its events.
-			if hs := t.hijack(w, r); hs != nil {
+			if d := takeOverSSE(w, r, t.heartbeat, cancel, stopWithRequest); d != nil {
 				handedOver = true
-				t.serveHijacked(cancel, stopWithRequest, r, hs, ls)
+				ls.deliver = d.s.next
+				ls.end = func(out outcome, end *gqlerror.Error) {
+					sseLast(d.s, out, end)
+					d.close()
+				}
+				ls.start()
 				return
 			}
 			sw := stream()
@@ -168,9 +172,22 @@ func sseLast(s *sseWriter, out outcome, end *gqlerror.Error) {
 	s.event("", "complete", nil)
 }
 
-// hijack takes an HTTP/1.1 connection over from net/http and writes the
-// response head; nil when that is not possible.
-func (t sseTransport) hijack(w http.ResponseWriter, r *http.Request) *hijackedSSE {
+// takenOverSSE is an event stream on a connection taken over from net/http
+// (hijacked): the handler returns, and with it net/http's buffers, the
+// request and the handler's deep stack, which it would otherwise hold for
+// the life of the stream. The stream's context (cancel) ends when the
+// client hangs up and with the server's streams.
+type takenOverSSE struct {
+	s     *sseWriter
+	hs    *hijackedSSE
+	close func() // ends the body, closes the connection, cancels
+}
+
+// takeOverSSE takes the connection of an HTTP/1.1 request over and writes
+// the response head; nil when that is not possible (HTTP/2, HTTP/1.0), and
+// the handler serves the stream. stopWithRequest undoes the tie of cancel to
+// the request's context, which net/http ends when the handler returns.
+func takeOverSSE(w http.ResponseWriter, r *http.Request, heartbeat time.Duration, cancel context.CancelFunc, stopWithRequest func() bool) *takenOverSSE {
 	if r.ProtoMajor != 1 || r.ProtoMinor != 1 {
 		return nil
 	}
@@ -187,17 +204,11 @@ func (t sseTransport) hijack(w http.ResponseWriter, r *http.Request) *hijackedSS
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	_ = h.Write(&head)
 	head.WriteString("\r\n")
-	// net/http's buffered reader may hold nothing of use (no request
-	// follows an SSE one) and its writer nothing yet: both are dropped.
+	// net/http's buffered reader holds nothing of use (no request follows
+	// an SSE one) and its writer nothing yet: both are dropped.
 	_ = brw
-	return &hijackedSSE{conn: conn, head: head.Bytes()}
-}
+	hs := &hijackedSSE{conn: conn, head: head.Bytes()}
 
-// serveHijacked delivers ls on hs after the handler has returned. The
-// stream ends when the client hangs up (hangups; where it cannot watch, a
-// goroutine reads the connection to notice), and with the server's streams.
-func (t sseTransport) serveHijacked(cancel context.CancelFunc, stopWithRequest func() bool, r *http.Request, hs *hijackedSSE, ls *liveStream) {
-	s := newSSEWriter(hs, t.heartbeat)
 	if !stopWithRequest() {
 		cancel() // the request ended before the take-over: the client is gone
 	}
@@ -205,21 +216,20 @@ func (t sseTransport) serveHijacked(cancel context.CancelFunc, stopWithRequest f
 	if streams, ok := r.Context().Value(streamsKey{}).(context.Context); ok {
 		stopWithServer = context.AfterFunc(streams, cancel)
 	}
-	stopWatching, watched := hangups.watch(hs.conn, cancel)
+	stopWatching, watched := hangups.watch(conn, cancel)
 	if !watched {
 		stopWatching = func() {}
 		go hs.watch(cancel)
 	}
-	ls.end = func(out outcome, end *gqlerror.Error) {
-		sseLast(s, out, end)
-		s.close()
+	d := &takenOverSSE{s: newSSEWriter(hs, heartbeat, cancel), hs: hs}
+	d.close = func() {
+		d.s.close()
 		stopWatching() // before the connection closes: its fd may be reused
 		hs.finish()
 		stopWithServer()
 		cancel()
 	}
-	ls.deliver = s.next
-	ls.start()
+	return d
 }
 
 // hijackedSSE writes an event stream as an HTTP/1.1 chunked body on a

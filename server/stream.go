@@ -180,6 +180,9 @@ func (o operation) liveStream(ctx context.Context, rc *graphql.OperationContext,
 type sseWriter struct {
 	out       sseOutput
 	heartbeat time.Duration
+	// onFail is called once, when a write fails: the stream has no reader
+	// any more and must end, or its subscription would live on.
+	onFail func()
 
 	mu     sync.Mutex
 	closed bool
@@ -195,11 +198,12 @@ type sseOutput interface {
 }
 
 // startSSE writes the event stream's headers and starts the heartbeat.
-func startSSE(w http.ResponseWriter, heartbeat time.Duration) *sseWriter {
+// onFail, if not nil, is called once when a write fails.
+func startSSE(w http.ResponseWriter, heartbeat time.Duration, onFail func()) *sseWriter {
 	setSSEHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	out := responseOutput{w: w, rc: http.NewResponseController(w)}
-	return newSSEWriter(out, heartbeat)
+	return newSSEWriter(out, heartbeat, onFail)
 }
 
 func setSSEHeaders(h http.Header) {
@@ -211,8 +215,8 @@ func setSSEHeaders(h http.Header) {
 
 // newSSEWriter sends what out has buffered (the headers) and starts the
 // heartbeat.
-func newSSEWriter(out sseOutput, heartbeat time.Duration) *sseWriter {
-	s := &sseWriter{out: out, heartbeat: heartbeat}
+func newSSEWriter(out sseOutput, heartbeat time.Duration, onFail func()) *sseWriter {
+	s := &sseWriter{out: out, heartbeat: heartbeat, onFail: onFail}
 	s.mu.Lock()
 	s.writeLocked()
 	if heartbeat > 0 {
@@ -289,6 +293,9 @@ func (s *sseWriter) writeLocked(parts ...[]byte) {
 	}
 	if err := s.out.write(parts...); err != nil {
 		s.failed = true
+		if s.onFail != nil {
+			s.onFail()
+		}
 	}
 }
 
