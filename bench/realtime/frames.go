@@ -78,6 +78,14 @@ func subscriptionOperation(field, orderID, projectID string) operation {
 	}
 }
 
+// distinct returns op with a comment naming subscriber i: the same
+// operation to run, a different one to the server, which shares each
+// event's execution only between subscribers of the same operation.
+func (op operation) distinct(i int) operation {
+	op.Query += fmt.Sprintf(" # subscriber %d", i)
+	return op
+}
+
 // orderEvent is the part of an OrderEvent payload the generator reads.
 type orderEvent struct {
 	Cursor     string    `json:"cursor"`

@@ -33,6 +33,7 @@ type options struct {
 	events          int
 	burst           int
 	subscription    string
+	distinct        bool
 	trigger         string
 	projectFilter   bool
 	connConcurrency int
@@ -130,6 +131,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.subscription, "subscription", "orderEvents", "`field` subscribed to: orderEvents (every order event the subscriber may see) or orderUpdated (one order)")
 	fs.StringVar(&o.trigger, "trigger", "shipment", "`mutation` that makes each change: shipment (setOrderShipment on one order, repeatable) or status (updateOrderStatus PENDING→PAID, a new order each time; orderEvents only)")
 	fs.BoolVar(&o.projectFilter, "project-filter", false, "subscribe with orderEvents(projectId:) for the changed order's project")
+	fs.BoolVar(&o.distinct, "distinct", false, "give every subscriber an operation of its own (the query with a comment naming it), so the server executes each event once per subscriber, as for subscribers who are all different users")
 	fs.IntVar(&o.connConcurrency, "connect-concurrency", 200, "subscribers being opened at once")
 	fs.DurationVar(&o.eventTimeout, "event-timeout", 30*time.Second, "how long one change may take to reach every subscriber")
 	fs.DurationVar(&o.confirmTimeout, "subscribe-timeout", 3*time.Minute, "how long opening and confirming all subscribers may take")

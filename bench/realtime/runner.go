@@ -221,11 +221,17 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 		wsURL := "ws://" + u.Host + "/graphql"
 		frame := subscribeFrame("1", op)
 		open = func(ctx context.Context, i int) (subscriberConn, error) {
+			if o.distinct {
+				return openWS(ctx, wsURL, o.token, subscribeFrame("1", op.distinct(i)), i, rec)
+			}
 			return openWS(ctx, wsURL, o.token, frame, i, rec)
 		}
 	case "sse":
 		req := sseRequest(u.Host, o.token, op)
 		open = func(ctx context.Context, i int) (subscriberConn, error) {
+			if o.distinct {
+				return openSSE(ctx, u.Host, sseRequest(u.Host, o.token, op.distinct(i)), i, rec)
+			}
 			return openSSE(ctx, u.Host, req, i, rec)
 		}
 	}
