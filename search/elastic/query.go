@@ -312,10 +312,11 @@ func completionQuery(word string) map[string]any {
 		}},
 		map[string]any{"terms": map[string]any{sd.FieldNumberKeys: sd.WordNumberKeys(word), "boost": sd.SuggestBoostNumber}},
 		// An order's description is its items; other descriptions are
-		// not completed.
+		// not completed. The last term is a prefix query, which scores
+		// every match alike (as the embedded backend's).
 		map[string]any{"bool": map[string]any{
-			"must": map[string]any{"match": map[string]any{
-				fieldDescriptionPrefix: map[string]any{"query": word, "operator": "and", "boost": sd.SuggestBoostItemStart},
+			"must": map[string]any{"match_bool_prefix": map[string]any{
+				sd.FieldDescription: map[string]any{"query": word, "boost": sd.SuggestBoostItemStart},
 			}},
 			"filter": map[string]any{"term": map[string]any{sd.FieldType: string(switchyard.SearchOrder)}},
 		}},

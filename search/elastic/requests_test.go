@@ -349,7 +349,7 @@ func TestSearchRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	sug := string(f.last(t, "POST", "/t/_search").body)
-	if !strings.Contains(sug, `{"bool":{"filter":{"term":{"type":"ORDER"}},"must":{"match":{"description.prefix":{"boost":2,"operator":"and","query":"ha"}}}}}`) {
+	if !strings.Contains(sug, `{"bool":{"filter":{"term":{"type":"ORDER"}},"must":{"match_bool_prefix":{"description":{"boost":2,"query":"ha"}}}}}`) {
 		t.Errorf("suggest does not complete items of orders: %s", sug)
 	}
 

@@ -7,15 +7,13 @@ import (
 // templateVersion grows with every change to the template below. Indices
 // keep the mappings they were created with: a change reaches the live index
 // through a rebuild.
-const templateVersion = 2
+const templateVersion = 1
 
 // Multi-fields of the mapping, next to searchdoc's field names.
 const (
 	fieldNamePrefix  = sd.FieldName + ".prefix"
 	fieldEmailExact  = sd.FieldEmail + ".exact"
 	fieldEmailPrefix = sd.FieldEmail + ".prefix"
-	// fieldDescriptionPrefix completes an order's items (template version 2).
-	fieldDescriptionPrefix = sd.FieldDescription + ".prefix"
 )
 
 // indexTemplate is the composable index template for every index named
@@ -86,11 +84,9 @@ func indexTemplate(name string) map[string]any {
 						"exact":  map[string]any{"type": "keyword", "normalizer": "sy_lower"},
 						"prefix": map[string]any{"type": "text", "analyzer": "sy_email_prefix", "search_analyzer": "sy_lower"},
 					}}),
-					sd.FieldNumber:     text(nil),
-					sd.FieldNumberKeys: keyword,
-					sd.FieldDescription: text(map[string]any{"fields": map[string]any{
-						"prefix": map[string]any{"type": "text", "analyzer": "sy_prefix", "search_analyzer": "sy_text"},
-					}}),
+					sd.FieldNumber:        text(nil),
+					sd.FieldNumberKeys:    keyword,
+					sd.FieldDescription:   text(nil),
 					sd.FieldCustomerName:  text(nil),
 					sd.FieldCustomerEmail: text(nil),
 					sd.FieldProjectName:   text(nil),

@@ -20,7 +20,7 @@ import (
 // tokenizer, so both split "SO-001432", "alice@example.com" and "R&D" alike.
 const (
 	analyzerText        = "sy_text"         // words, folded to ASCII, lower-cased
-	analyzerPrefix      = "sy_prefix"       // sy_text plus edge n-grams, for type-ahead on names and items
+	analyzerPrefix      = "sy_prefix"       // sy_text plus edge n-grams, for type-ahead on names
 	analyzerLower       = "sy_lower"        // the whole value, lower-cased
 	analyzerEmailPrefix = "sy_email_prefix" // edge n-grams of the whole email
 )
@@ -119,7 +119,7 @@ func indexMapping() (*mapping.IndexMappingImpl, error) {
 	add(sd.FieldEmail, text(sd.FieldEmail, true), analyzed(sd.FieldEmailExact, analyzerLower), analyzed(sd.FieldEmailPrefix, analyzerEmailPrefix))
 	add(sd.FieldNumber, text(sd.FieldNumber, true))
 	add(sd.FieldNumberKeys, kw(sd.FieldNumberKeys, false))
-	add(sd.FieldDescription, text(sd.FieldDescription, true), analyzed(sd.FieldDescriptionPrefix, analyzerPrefix))
+	add(sd.FieldDescription, text(sd.FieldDescription, true))
 	add(sd.FieldCustomerName, text(sd.FieldCustomerName, true))
 	add(sd.FieldCustomerEmail, text(sd.FieldCustomerEmail, true))
 	add(sd.FieldProjectName, text(sd.FieldProjectName, true))

@@ -121,3 +121,53 @@ func (f *flatScorer) Advance(ctx *search.SearchContext, id index.IndexInternalID
 	}
 	return d, err
 }
+
+// constantQuery matches what q matches, every match with the same score: its
+// boost, as Bleve's constant scorer gives it (boost × the query norm), and it
+// weighs boost² in the norm. q's postings are read without frequencies, so a
+// prefix's terms become one bitmap union. Elasticsearch scores a prefix query
+// the same way.
+type constantQuery struct {
+	q     query.Query
+	boost float64
+}
+
+func (c constantQuery) Searcher(ctx context.Context, r index.IndexReader, m mapping.IndexMapping, options search.SearcherOptions) (search.Searcher, error) {
+	s, err := c.q.Searcher(ctx, r, m, search.SearcherOptions{Score: "none"})
+	if err != nil {
+		return nil, err
+	}
+	out := &constantScorer{Searcher: s, boost: c.boost, scored: options.Score != "none"}
+	out.SetQueryNorm(1)
+	return out, nil
+}
+
+type constantScorer struct {
+	search.Searcher
+	boost, score float64
+	scored       bool
+}
+
+func (c *constantScorer) Weight() float64 { return c.boost * c.boost }
+
+func (c *constantScorer) SetQueryNorm(qnorm float64) {
+	if c.scored {
+		c.score = c.boost * qnorm
+	}
+}
+
+func (c *constantScorer) Next(ctx *search.SearchContext) (*search.DocumentMatch, error) {
+	d, err := c.Searcher.Next(ctx)
+	if d != nil {
+		d.Score = c.score
+	}
+	return d, err
+}
+
+func (c *constantScorer) Advance(ctx *search.SearchContext, id index.IndexInternalID) (*search.DocumentMatch, error) {
+	d, err := c.Searcher.Advance(ctx, id)
+	if d != nil {
+		d.Score = c.score
+	}
+	return d, err
+}

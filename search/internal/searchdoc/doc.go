@@ -17,30 +17,27 @@ import (
 
 // Field names in both backends.
 const (
-	FieldKey         = "key" // "TYPE/id": the document id in the index, also a sortable keyword
-	FieldType        = "type"
-	FieldVersion     = "version"
-	FieldKind        = "kind"
-	FieldName        = "name"
-	FieldNamePrefix  = "namePrefix" // edge n-grams of name, for type-ahead
-	FieldEmail       = "email"
-	FieldEmailExact  = "emailExact"
-	FieldEmailPrefix = "emailPrefix"
-	FieldNumber      = "number"
-	FieldNumberKeys  = "numberKeys"
-	FieldDescription = "description"
-	// FieldDescriptionPrefix: edge n-grams of description, for type-ahead
-	// on an order's item names (an order's description is its items).
-	FieldDescriptionPrefix = "descriptionPrefix"
-	FieldCustomerName      = "customerName"
-	FieldCustomerEmail     = "customerEmail"
-	FieldProjectName       = "projectName"
-	FieldStatus            = "status"
-	FieldProjectID         = "projectId"
-	FieldCreatedAt         = "createdAt"
-	FieldTotal             = "total"
-	FieldCurrency          = "currency"
-	FieldACL               = "acl"
+	FieldKey           = "key" // "TYPE/id": the document id in the index, also a sortable keyword
+	FieldType          = "type"
+	FieldVersion       = "version"
+	FieldKind          = "kind"
+	FieldName          = "name"
+	FieldNamePrefix    = "namePrefix" // edge n-grams of name, for type-ahead
+	FieldEmail         = "email"
+	FieldEmailExact    = "emailExact"
+	FieldEmailPrefix   = "emailPrefix"
+	FieldNumber        = "number"
+	FieldNumberKeys    = "numberKeys"
+	FieldDescription   = "description"
+	FieldCustomerName  = "customerName"
+	FieldCustomerEmail = "customerEmail"
+	FieldProjectName   = "projectName"
+	FieldStatus        = "status"
+	FieldProjectID     = "projectId"
+	FieldCreatedAt     = "createdAt"
+	FieldTotal         = "total"
+	FieldCurrency      = "currency"
+	FieldACL           = "acl"
 )
 
 // WordPattern matches one word of text: a run of letters, digits and marks.
