@@ -176,3 +176,105 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("after the rounds: %+v %v", res, err)
 	}
 }
+
+// TestColumnsFollowSegments checks totals, facets and range filters against
+// the documents as last written, through many small batches (new segments
+// and Bleve's merges of them), updates that move documents between buckets,
+// deletions, a reopen and a rebuild.
+func TestColumnsFollowSegments(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	idx, err := embedded.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = idx.Close() }()
+	admin := &switchyard.Viewer{UserID: "a", Admin: true}
+	statuses := []string{"PAID", "SHIPPED", "CANCELLED"}
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	live := map[string]switchyard.SearchDocument{}
+	doc := func(i int, v int64) switchyard.SearchDocument {
+		p := fmt.Sprintf("p%d", i%4)
+		return switchyard.SearchDocument{Type: switchyard.SearchOrder, ID: fmt.Sprintf("o%03d", i), Version: v,
+			Number: fmt.Sprintf("SO-%06d", i), Description: "widget", Status: statuses[(i+int(v))%3], ProjectID: p,
+			CreatedAt: base.AddDate(0, 0, i), Total: switchyard.Decimal(fmt.Sprintf("%d.50", i)), ProjectIDs: []string{p}}
+	}
+	write := func(docs ...switchyard.SearchDocument) {
+		t.Helper()
+		if err := idx.Index(ctx, docs); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range docs {
+			live[d.ID] = d
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		low := switchyard.Decimal("100")
+		for _, f := range []switchyard.SearchFilter{{}, {MinTotal: &low}} {
+			res, err := idx.Search(ctx, switchyard.SearchQuery{Text: "widget", Filter: f, Facets: []string{"status", "project"}, Viewer: admin, First: ptr(100)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]int{}
+			total := 0
+			for _, d := range live {
+				if f.MinTotal != nil && d.Total.Rat().Cmp(low.Rat()) < 0 {
+					continue
+				}
+				total++
+				want["status:"+d.Status]++
+				want["project:"+d.ProjectID]++
+			}
+			got := map[string]int{}
+			for _, fc := range res.Facets {
+				for _, b := range fc.Buckets {
+					got[fc.Field+":"+b.Value] = b.Count
+				}
+			}
+			if res.TotalCount != total || fmt.Sprint(got) != fmt.Sprint(want) || len(res.Hits) != min(total, 100) {
+				t.Fatalf("%s, filter %+v: total %d (%d hits) facets %v, want %d %v", when, f, res.TotalCount, len(res.Hits), got, total, want)
+			}
+		}
+	}
+	for i := range 150 {
+		write(doc(i, 1)) // one segment each, for the merger to work on
+	}
+	check("after single writes")
+	for i := 0; i < 150; i += 3 {
+		write(doc(i, 2))
+	}
+	check("after updates")
+	for i := 1; i < 150; i += 7 {
+		if err := idx.Delete(ctx, switchyard.SearchOrder, fmt.Sprintf("o%03d", i), 5); err != nil {
+			t.Fatal(err)
+		}
+		delete(live, fmt.Sprintf("o%03d", i))
+	}
+	check("after deletions")
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if idx, err = embedded.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	check("after reopening")
+	r, err := idx.Rebuild(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []switchyard.SearchDocument
+	for _, d := range live {
+		d.Version = 10
+		docs = append(docs, d)
+	}
+	if err := r.Index(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after a rebuild")
+}
+
+func ptr[T any](v T) *T { return &v }
