@@ -31,10 +31,12 @@ import (
 //
 //   - nothing waits on an idle subscription: the EventStream notifies, and a
 //     goroutine starts to drain what it queued, then ends;
-//   - each event is executed once per distinct operation (query, variables
-//     and caller), and every subscriber of that operation gets the same
-//     bytes (sharedResults). Who receives an event at all is still decided
-//     per subscriber by the EventStream at delivery time.
+//   - each event is executed once per distinct operation (query and
+//     variables), and every subscriber of that operation gets the same bytes
+//     (sharedResults); once per operation and caller when the execution ran
+//     a resolver below the subscription field, whose answer may depend on
+//     who asks (callerDependence). Who receives an event at all is still
+//     decided per subscriber by the EventStream at delivery time.
 //
 // The EventStream's bounded queue stays the slow-consumer rule: a
 // subscriber whose socket does not take its events fills it and is ended
@@ -54,8 +56,9 @@ type liveStream struct {
 	present graphql.ErrorPresenterFunc
 	log     *slog.Logger
 	results *sharedResults
-	key     resultKey
-	field   string // the subscription field's alias: the path of its error
+	op      resultKey // the operation's results
+	mine    resultKey // this caller's results of the operation
+	field   string    // the subscription field's alias: the path of its error
 
 	// Set by the transport before start. deliver writes one result and
 	// reports whether the client still takes them; end says the last word
@@ -149,9 +152,9 @@ func (l *liveStream) finish() {
 // result is e executed for this stream's operation, shared with every
 // subscriber of the same operation.
 func (l *liveStream) result(e *switchyard.Event) *sharedResult {
-	return l.results.get(l.key, e.Seq, func(r *sharedResult) {
+	return l.results.get(l.op, l.mine, e.Seq, func(r *sharedResult) {
 		r.cursor = switchyard.EventCursor(e.Seq)
-		r.payload = l.execute(e, r.cursor)
+		r.payload, r.universal = l.execute(e, r.cursor)
 	})
 }
 
@@ -160,15 +163,18 @@ func (l *liveStream) result(e *switchyard.Event) *sharedResult {
 const executeTimeout = 10 * time.Second
 
 // execute runs the operation for e alone and returns the response payload
-// with the event's cursor in extensions.cursor.
-func (l *liveStream) execute(e *switchyard.Event, cursor string) (payload []byte) {
-	ctx, cancel := context.WithTimeout(resolvers.WithEvent(l.ctx, e), executeTimeout)
+// with the event's cursor in extensions.cursor; universal reports that no
+// resolver below the subscription field ran, so any caller would have got
+// the same payload.
+func (l *liveStream) execute(e *switchyard.Event, cursor string) (payload []byte, universal bool) {
+	dep := &callerDependence{}
+	ctx, cancel := context.WithTimeout(context.WithValue(resolvers.WithEvent(l.ctx, e), callerDependenceKey{}, dep), executeTimeout)
 	defer cancel()
 	defer func() {
 		if v := recover(); v != nil {
 			rid := RequestIDFromContext(l.ctx)
 			l.log.ErrorContext(l.ctx, "live: panic executing an event", "request_id", rid, "seq", e.Seq, "panic", fmt.Sprint(v))
-			payload = internalErrorPayload(rid)
+			payload, universal = internalErrorPayload(rid), false
 		}
 	}()
 	responses, ctx := l.exec.DispatchOperation(graphql.StartOperationTrace(ctx), l.rc)
@@ -176,13 +182,32 @@ func (l *liveStream) execute(e *switchyard.Event, cursor string) (payload []byte
 	if resp == nil {
 		rid := RequestIDFromContext(l.ctx)
 		l.log.ErrorContext(l.ctx, "live: executing an event gave no response", "request_id", rid, "seq", e.Seq)
-		return internalErrorPayload(rid)
+		return internalErrorPayload(rid), false
 	}
 	if resp.Extensions == nil {
 		resp.Extensions = map[string]any{}
 	}
 	resp.Extensions["cursor"] = cursor
-	return appendResponse(nil, resp)
+	return appendResponse(nil, resp), !dep.dependent.Load()
+}
+
+// callerDependence records whether an execution of one event ran a field
+// resolver (or method) below the subscription field. Those read through the
+// services, which answer per caller; every other field is the event's own
+// data, the same for whoever may receive the event at all.
+type callerDependence struct{ dependent atomic.Bool }
+
+type callerDependenceKey struct{}
+
+// noteCallerDependence is field middleware: cheap for the fields that are
+// plain data, and a no-op outside live executions.
+func noteCallerDependence(ctx context.Context, next graphql.Resolver) (any, error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && (fc.IsResolver || fc.IsMethod) && fc.Object != "Subscription" {
+		if dep, ok := ctx.Value(callerDependenceKey{}).(*callerDependence); ok {
+			dep.dependent.Store(true)
+		}
+	}
+	return next(ctx)
 }
 
 func internalErrorPayload(requestID string) []byte {
@@ -191,24 +216,30 @@ func internalErrorPayload(requestID string) []byte {
 	return mustJSON(&graphql.Response{Errors: gqlerror.List{e}})
 }
 
-// resultKey names what makes two subscribers' results the same bytes: the
-// operation (document, operation name, variables) and who executes it. The
-// caller is in it because fields below the event's own may read through the
-// services, which answer per caller.
+// resultKey names a set of subscribers whose results are the same bytes:
+// those of one operation (document, operation name, variables), or of one
+// operation and one caller.
 type resultKey struct {
 	hash [sha256.Size]byte
 }
 
-func newResultKey(rc *graphql.OperationContext, caller *switchyard.Caller) (resultKey, error) {
+// newResultKeys returns the keys of rc's results and of caller's.
+func newResultKeys(rc *graphql.OperationContext, caller *switchyard.Caller) (op, mine resultKey, err error) {
 	vars, err := json.Marshal(rc.Variables) // map keys sorted: stable
 	if err != nil {
-		return resultKey{}, err
+		return op, mine, err
 	}
 	if caller == nil {
 		caller = &switchyard.Caller{}
 	}
+	op = hashParts(rc.RawQuery, rc.OperationName, string(vars))
+	mine = hashParts(string(op.hash[:]), caller.UserID, string(caller.Role), caller.Email)
+	return op, mine, nil
+}
+
+func hashParts(parts ...string) resultKey {
 	h := sha256.New()
-	for _, part := range []string{rc.RawQuery, rc.OperationName, string(vars), caller.UserID, string(caller.Role), caller.Email} {
+	for _, part := range parts {
 		var n [8]byte
 		binary.LittleEndian.PutUint64(n[:], uint64(len(part)))
 		h.Write(n[:])
@@ -216,7 +247,7 @@ func newResultKey(rc *graphql.OperationContext, caller *switchyard.Caller) (resu
 	}
 	var k resultKey
 	h.Sum(k.hash[:0])
-	return k, nil
+	return k
 }
 
 // sharedResults remembers recent results per (operation, event) so that
@@ -240,19 +271,36 @@ const (
 	sharedResultTTL  = 10 * time.Second
 )
 
-// sharedResult is one event executed for one operation. cursor and payload
-// are set inside once and only read after it.
+// sharedResult is one event executed for one operation, or for one
+// operation and caller. by, cursor, payload and universal are set inside
+// once and only read after it.
 type sharedResult struct {
-	key     resultKey
-	seq     int64
-	created time.Time
-	once    sync.Once
-	cursor  string
-	payload []byte
+	key       resultKey
+	seq       int64
+	created   time.Time
+	once      sync.Once
+	by        resultKey // the caller whose execution it is
+	cursor    string
+	payload   []byte
+	universal bool // the same for every caller
 }
 
-// get returns the result of (key, seq), computing it with fill once.
-func (c *sharedResults) get(key resultKey, seq int64, fill func(*sharedResult)) *sharedResult {
+// get returns event seq's result for the subscriber whose keys are op and
+// mine, computed with fill once for the operation, or once for the caller
+// when the operation's result turned out to be the first caller's own.
+func (c *sharedResults) get(op, mine resultKey, seq int64, fill func(*sharedResult)) *sharedResult {
+	r := c.entry(op, seq)
+	r.once.Do(func() { r.by = mine; fill(r) })
+	if r.universal || r.by == mine {
+		return r
+	}
+	own := c.entry(mine, seq)
+	own.once.Do(func() { own.by = mine; fill(own) })
+	return own
+}
+
+// entry finds or makes the slot of (key, seq).
+func (c *sharedResults) entry(key resultKey, seq int64) *sharedResult {
 	i := (binary.LittleEndian.Uint64(key.hash[:8]) ^ uint64(seq)*0x9e3779b97f4a7c15) % sharedResultSets
 	set := &c.sets[i]
 	set.mu.Lock()
@@ -276,7 +324,6 @@ func (c *sharedResults) get(key resultKey, seq int64, fill func(*sharedResult)) 
 	if c.sweeping.CompareAndSwap(false, true) {
 		time.AfterFunc(sharedResultTTL, c.sweep)
 	}
-	r.once.Do(func() { fill(r) })
 	return r
 }
 

@@ -262,6 +262,7 @@ func newGraphQL(cfg Config, res *resolvers.Resolver, auth *authenticator, presen
 	srv.Use(depthLimit{max: cfg.DepthLimit})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 
+	srv.AroundFields(noteCallerDependence)
 	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverPanic)
 

@@ -156,13 +156,13 @@ func (o operation) run(ctx context.Context, params *graphql.RawParams, resumeAft
 }
 
 func (o operation) liveStream(ctx context.Context, rc *graphql.OperationContext, sub switchyard.Subscription) (*liveStream, error) {
-	key, err := newResultKey(rc, switchyard.CallerFromContext(ctx))
+	op, mine, err := newResultKeys(rc, switchyard.CallerFromContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("server: key a live operation: %w", err)
 	}
 	ls := &liveStream{
 		sub: sub, exec: o.exec, rc: rc, ctx: context.WithoutCancel(ctx), opCtx: ctx,
-		present: o.present, log: o.log, results: o.results, key: key,
+		present: o.present, log: o.log, results: o.results, op: op, mine: mine,
 	}
 	if len(rc.Operation.SelectionSet) > 0 {
 		if f, ok := rc.Operation.SelectionSet[0].(*ast.Field); ok {
