@@ -225,7 +225,7 @@ type resultKey struct {
 
 // newResultKeys returns the keys of rc's results and of caller's.
 func newResultKeys(rc *graphql.OperationContext, caller *switchyard.Caller) (op, mine resultKey, err error) {
-	vars, err := json.Marshal(rc.Variables) // map keys sorted: stable
+	vars, err := json.Marshal(keyVariables(rc)) // map keys sorted: stable
 	if err != nil {
 		return op, mine, err
 	}
@@ -235,6 +235,81 @@ func newResultKeys(rc *graphql.OperationContext, caller *switchyard.Caller) (op,
 	op = hashParts(rc.RawQuery, rc.OperationName, string(vars))
 	mine = hashParts(string(op.hash[:]), caller.UserID, string(caller.Role), caller.Email)
 	return op, mine, nil
+}
+
+// keyVariables are the variables that can change an event's result: all but
+// those only the subscription field's own arguments use. Those choose which
+// events a subscriber gets (after, projectId, id), not what an event's
+// result holds, so subscribers resuming from different cursors still share
+// results.
+func keyVariables(rc *graphql.OperationContext) map[string]any {
+	if len(rc.Operation.SelectionSet) != 1 {
+		return rc.Variables
+	}
+	root, ok := rc.Operation.SelectionSet[0].(*ast.Field)
+	if !ok {
+		return rc.Variables
+	}
+	inArgs := map[string]bool{}
+	for _, a := range root.Arguments {
+		valueVariables(a.Value, inArgs)
+	}
+	if len(inArgs) == 0 {
+		return rc.Variables
+	}
+	elsewhere := map[string]bool{}
+	directiveVariables(root.Directives, elsewhere)
+	selectionVariables(root.SelectionSet, elsewhere, map[string]bool{})
+	vars := make(map[string]any, len(rc.Variables))
+	for name, v := range rc.Variables {
+		if !inArgs[name] || elsewhere[name] {
+			vars[name] = v
+		}
+	}
+	return vars
+}
+
+func selectionVariables(set ast.SelectionSet, into, fragments map[string]bool) {
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			for _, a := range sel.Arguments {
+				valueVariables(a.Value, into)
+			}
+			directiveVariables(sel.Directives, into)
+			selectionVariables(sel.SelectionSet, into, fragments)
+		case *ast.InlineFragment:
+			directiveVariables(sel.Directives, into)
+			selectionVariables(sel.SelectionSet, into, fragments)
+		case *ast.FragmentSpread:
+			directiveVariables(sel.Directives, into)
+			if sel.Definition != nil && !fragments[sel.Name] {
+				fragments[sel.Name] = true
+				directiveVariables(sel.Definition.Directives, into)
+				selectionVariables(sel.Definition.SelectionSet, into, fragments)
+			}
+		}
+	}
+}
+
+func directiveVariables(ds ast.DirectiveList, into map[string]bool) {
+	for _, d := range ds {
+		for _, a := range d.Arguments {
+			valueVariables(a.Value, into)
+		}
+	}
+}
+
+func valueVariables(v *ast.Value, into map[string]bool) {
+	if v == nil {
+		return
+	}
+	if v.Kind == ast.Variable {
+		into[v.Raw] = true
+	}
+	for _, c := range v.Children {
+		valueVariables(c.Value, into)
+	}
 }
 
 func hashParts(parts ...string) resultKey {

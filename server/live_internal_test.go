@@ -1,9 +1,15 @@
 package server
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2"
+
+	"github.com/switchyard/switchyard/graph"
 )
 
 func TestSharedResultsExecuteOncePerOperationAndEvent(t *testing.T) {
@@ -105,5 +111,39 @@ func TestSharedResultsSweepOldResults(t *testing.T) {
 	c.get(k, me, 2, fill) // recent: kept
 	if fills != 3 {
 		t.Errorf("%d executions, want 3", fills)
+	}
+}
+
+func TestKeyVariablesLeaveOutWhatOnlyChoosesEvents(t *testing.T) {
+	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
+	for _, tc := range []struct {
+		name, query string
+		vars        map[string]any
+		want        []string
+	}{
+		{"after and project choose events", `subscription($p: ID, $a: String) { orderEvents(projectId: $p, after: $a) { cursor } }`,
+			map[string]any{"p": "1", "a": "x"}, nil},
+		{"a variable the selection uses stays", `subscription($a: String, $s: Boolean!) { orderEvents(after: $a) { cursor order @include(if: $s) { id } } }`,
+			map[string]any{"a": "x", "s": true}, []string{"s"}},
+		{"used in both stays", `subscription($s: Boolean!) { orderEvents(after: "x") @include(if: $s) { order @skip(if: $s) { id } } }`,
+			map[string]any{"s": true}, []string{"s"}},
+		{"through a fragment", `subscription($a: String, $s: Boolean!) { orderEvents(after: $a) { ...F } } fragment F on OrderEvent { order @include(if: $s) { id } }`,
+			map[string]any{"a": "x", "s": true}, []string{"s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc, errs := gqlparser.LoadQuery(schema, tc.query)
+			if errs != nil {
+				t.Fatal(errs)
+			}
+			rc := &graphql.OperationContext{Operation: doc.Operations[0], Variables: tc.vars}
+			var got []string
+			for k := range keyVariables(rc) {
+				got = append(got, k)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("kept %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -22,32 +22,36 @@ const sharedQuery = `subscription($p: ID, $after: String) {
 }`
 
 // Subscribers of the same operation share one execution per event, and
-// only subscribers who are the same caller: a nested field that reads
-// through the services answers per caller.
+// when a nested field reads through the services, only subscribers who are
+// the same caller. The cursor they resume after chooses events, not what an
+// event's result holds: it does not split them.
 func TestLiveResultsSharedPerCaller(t *testing.T) {
 	t.Parallel()
 	e := newRealtimeEnv(t, "memory")
 	w := e.world()
-	start := e.settle()
-	vars := map[string]any{"p": w.p1.ID, "after": start}
+	early := e.settle()
+
+	// What a change costs the server's pool on its own: one in another
+	// project, which nobody below is sent.
+	before := e.stmts.n.Load()
+	e.setShipment(w.o2, "NOT-WATCHED")
+	late := e.settle()
+	changeAlone := e.stmts.n.Load() - before
 
 	var alice []*wsClient
-	for range 4 {
+	for i := range 4 {
+		after := early
+		if i%2 == 1 {
+			after = late
+		}
 		c := e.wsConnect(t, "graphql-transport-ws", e.token(w.alice))
-		c.subscribe("op1", sharedQuery, vars)
+		c.subscribe("op1", sharedQuery, map[string]any{"p": w.p1.ID, "after": after})
 		alice = append(alice, c)
 	}
 	// Dave is o1's customer, not a member of its project: he reads the
 	// order but not the project.
 	dave := e.wsConnect(t, "graphql-transport-ws", e.token(w.dave))
-	dave.subscribe("op1", sharedQuery, vars)
-
-	// What a change costs the server's pool on its own: one nobody above
-	// is sent (another project).
-	before := e.stmts.n.Load()
-	e.setShipment(w.o2, "NOT-WATCHED")
-	e.settle()
-	changeAlone := e.stmts.n.Load() - before
+	dave.subscribe("op1", sharedQuery, map[string]any{"p": w.p1.ID, "after": early})
 
 	before = e.stmts.n.Load()
 	e.setShipment(w.o1, "WATCHED")
