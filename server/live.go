@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,8 +155,53 @@ func (l *liveStream) finish() {
 func (l *liveStream) result(e *switchyard.Event) *sharedResult {
 	return l.results.get(l.op, l.mine, e.Seq, func(r *sharedResult) {
 		r.cursor = switchyard.EventCursor(e.Seq)
-		r.payload, r.universal = l.execute(e, r.cursor)
+		executors.run(func() { r.payload, r.universal = l.execute(e, r.cursor) })
 	})
+}
+
+// executors run event executions on goroutines that live on. A reader's
+// goroutine is new for each burst of events and starts with a small stack;
+// gqlgen's execution is deep, and growing a stack to fit it, copy by copy,
+// cost a fresh goroutine more than the execution itself.
+var executors = newExecutorPool(4 * runtime.GOMAXPROCS(0))
+
+type executorPool struct {
+	jobs  chan executorJob
+	start sync.Once
+	n     int
+}
+
+type executorJob struct {
+	run  func()
+	done chan struct{}
+}
+
+func newExecutorPool(n int) *executorPool {
+	return &executorPool{jobs: make(chan executorJob), n: n}
+}
+
+// run runs f on an idle executor and waits for it, or runs it here when
+// every executor is busy (executions that read PostgreSQL take a while).
+func (p *executorPool) run(f func()) {
+	p.start.Do(func() {
+		for range p.n {
+			go p.work()
+		}
+	})
+	job := executorJob{run: f, done: make(chan struct{})}
+	select {
+	case p.jobs <- job:
+		<-job.done
+	default:
+		f()
+	}
+}
+
+func (p *executorPool) work() {
+	for job := range p.jobs {
+		job.run()
+		close(job.done)
+	}
 }
 
 // executeTimeout bounds the execution of one event: selections that load
