@@ -447,10 +447,12 @@ func readSeries(ctx context.Context, tx pgx.Tx, q *switchyard.AnalyticsQuery, bu
 // (cutPlan.hours) from the bucket after the cut to the bucket before it.
 //
 // The rows are grouped by bucket in SQL, the cheapest grouping PostgreSQL
-// has. A cut's hour columns are those of its anchor's day; where that day is
-// its bucket's only day (every DAY series) the bucket's sums of the columns
-// are the day's, read in the same pass, and otherwise (weeks, months) a
-// second statement reads the hour columns of those days only.
+// has. A cut's hour columns are those of its anchor's day. Where that day is
+// its bucket's only day (every DAY series) the bucket's sum of the column is
+// the day's, read in the same pass: one sum for orders and one for revenue,
+// each row picking its day's column (the hour changes with daylight saving
+// time). Otherwise (weeks, months) a second statement reads the hour columns
+// of those days only.
 func readDays(ctx context.Context, tx pgx.Tx, c cutPlan, scope scopeFunc, totals bucketTotals) error {
 	n := len(c.anchors) - 1
 	last := c.anchors[n]
@@ -461,47 +463,68 @@ func readDays(ctx context.Context, tx pgx.Tx, c cutPlan, scope scopeFunc, totals
 		return sort.Search(n+1, func(i int) bool { return c.anchors[i].After(day) }) - 1
 	}
 	var (
-		inPass        = map[int][]int{}   // group -> cuts whose hour columns it sums
-		apart         = map[int64][]int{} // day (Unix) -> cuts whose hour columns need a read of their own
-		passCuts, own []int
-		days          []time.Time
-		readEnd       bool
+		inPass  = map[int]int{}     // group -> the cut whose hour column it sums
+		apart   = map[int64][]int{} // day (Unix) -> cuts whose hour columns need a read of their own
+		own     []int
+		days    []time.Time
+		readEnd bool
+		// The hour column each day of the pass reads, from each run's first
+		// day on; anchors only grow.
+		runs []struct {
+			from time.Time
+			hour int
+		}
 	)
 	for i, h := range c.hours {
 		if h == 0 {
 			continue
 		}
 		day := c.anchors[i]
-		if g := group(day); g == n || c.anchors[g+1].Equal(day.AddDate(0, 0, 1)) {
-			inPass[g] = append(inPass[g], i)
-			passCuts = append(passCuts, i)
+		g := group(day)
+		_, taken := inPass[g]
+		if !taken && (g == n || c.anchors[g+1].Equal(day.AddDate(0, 0, 1))) {
+			inPass[g] = i
 			readEnd = readEnd || g == n
-		} else {
-			if len(apart[day.Unix()]) == 0 {
-				days = append(days, day)
+			if len(runs) == 0 || runs[len(runs)-1].hour != h {
+				runs = append(runs, struct {
+					from time.Time
+					hour int
+				}{day, h})
 			}
-			apart[day.Unix()] = append(apart[day.Unix()], i)
-			own = append(own, i)
+			continue
 		}
-	}
-	// The hour columns the cuts read, and where each is among them.
-	hourCols := func(cuts []int) (cols string, place map[int]int) {
-		place = map[int]int{}
-		for _, i := range cuts {
-			if _, ok := place[c.hours[i]]; !ok {
-				place[c.hours[i]] = len(place)
-				cols += fmt.Sprintf(", sum(s.orders_h%02[1]d)::bigint, sum(s.revenue_h%02[1]d)::text", c.hours[i])
-			}
+		if len(apart[day.Unix()]) == 0 {
+			days = append(days, day)
 		}
-		return cols, place
+		apart[day.Unix()] = append(apart[day.Unix()], i)
+		own = append(own, i)
 	}
 
-	cols, place := hourCols(passCuts)
+	var ps params
+	cols, pairs := "", 0
+	if len(runs) > 0 {
+		bounds := make([]string, len(runs))
+		for k := 1; k < len(runs); k++ {
+			bounds[k] = ps.add(runs[k].from) + "::date"
+		}
+		column := func(name string) string {
+			if len(runs) == 1 {
+				return fmt.Sprintf("s.%s_h%02d", name, runs[0].hour)
+			}
+			var b strings.Builder
+			b.WriteString("CASE")
+			for k := 1; k < len(runs); k++ {
+				fmt.Fprintf(&b, " WHEN s.day < %s THEN s.%s_h%02d", bounds[k], name, runs[k-1].hour)
+			}
+			fmt.Fprintf(&b, " ELSE s.%s_h%02d END", name, runs[len(runs)-1].hour)
+			return b.String()
+		}
+		cols, pairs = fmt.Sprintf(", sum(%s)::bigint, sum(%s)::text", column("orders"), column("revenue")), 1
+	}
 	upTo := "<"
 	if readEnd {
 		upTo = "<="
 	}
-	var ps params
 	sql := fmt.Sprintf(`SELECT width_bucket(s.day, %s::date[]) - 1, s.currency, %s, sum(s.revenue)::text%s
 		FROM order_daily_stats s
 		WHERE s.day >= %s::date AND s.day %s %s::date AND %s
@@ -517,7 +540,7 @@ func readDays(ctx context.Context, tx pgx.Tx, c cutPlan, scope scopeFunc, totals
 		head = append(head, &counts[i])
 	}
 	head = append(head, &revenue)
-	err := scanHourRows(ctx, tx, sql, ps, head, len(place), func(orders []int64, sums []string) {
+	err := scanHourRows(ctx, tx, sql, ps, head, pairs, func(orders []int64, sums []string) {
 		if int(g) < n {
 			ct := totals.at(int(g), currency)
 			for i, v := range counts {
@@ -525,16 +548,23 @@ func readDays(ctx context.Context, tx pgx.Tx, c cutPlan, scope scopeFunc, totals
 			}
 			ct.revenue.addText(revenue, 1)
 		}
-		for _, cut := range inPass[int(g)] {
-			j := place[c.hours[cut]]
-			totals.move(cut, currency, orders[j], sums[j])
+		if cut, ok := inPass[int(g)]; ok {
+			totals.move(cut, currency, orders[0], sums[0])
 		}
 	})
 	if err != nil || len(apart) == 0 {
 		return err
 	}
 
-	cols, place = hourCols(own)
+	// The hour columns the other cuts read, and where each is among them.
+	place := map[int]int{}
+	cols = ""
+	for _, i := range own {
+		if _, ok := place[c.hours[i]]; !ok {
+			place[c.hours[i]] = len(place)
+			cols += fmt.Sprintf(", sum(s.orders_h%02[1]d)::bigint, sum(s.revenue_h%02[1]d)::text", c.hours[i])
+		}
+	}
 	ps = nil
 	sql = fmt.Sprintf(`SELECT s.day, s.currency%s
 		FROM order_daily_stats s
