@@ -49,9 +49,9 @@ type segColumns struct {
 	used uint64 // tick of the last snapshot that held the segment
 }
 
-// valueDict numbers facet values: rows hold numbers and counting is slice
-// indexing. Value 0 is "". It only grows (statuses, types and project ids are
-// few).
+// valueDict numbers the values of one facet: rows hold numbers and counting
+// is slice indexing. Value 0 is "". It only grows: types and statuses are a
+// handful, projects some thousands.
 type valueDict struct {
 	mu     sync.RWMutex
 	ids    map[string]uint32
@@ -94,8 +94,9 @@ type columnCache struct {
 }
 
 // keepTicks is how many snapshot loads a segment's columns outlive the last
-// snapshot that held it: a search that opened its snapshot just before a
-// merge finishes on the old segments without reading them again.
+// snapshot that held it, so that searches on an older snapshot (opened just
+// before a batch or a merge came in) and on the newest one, side by side, do
+// not evict each other's columns and read them again.
 const keepTicks = 64
 
 func newValueDict() valueDict {

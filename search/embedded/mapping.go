@@ -28,7 +28,7 @@ const (
 // fieldAll is Bleve's composite field of every text field.
 const fieldAll = "_all"
 
-// fieldRow holds a document's row of the document table.
+// fieldRow holds a document's columns (columns.go) as one doc value.
 const fieldRow = "_row"
 
 func indexMapping() (*mapping.IndexMappingImpl, error) {
@@ -125,8 +125,8 @@ func indexMapping() (*mapping.IndexMappingImpl, error) {
 	add(sd.FieldProjectName, text(sd.FieldProjectName, true))
 	add(sd.FieldStatus, kw(sd.FieldStatus, false))
 	add(sd.FieldProjectID, kw(sd.FieldProjectID, false))
-	// Facets and range filters come from the document table (table.go),
-	// loaded at open from this one doc-values column; createdAt and total
+	// Facets and range filters come from the columns (columns.go),
+	// read per segment from this one doc-values column; createdAt and total
 	// are not indexed at all.
 	add(fieldRow, kw(fieldRow, true))
 	add(sd.FieldCurrency, kw(sd.FieldCurrency, false))
