@@ -3417,8 +3417,9 @@ extend type Query {
 
   """
   Type-ahead: completes the last word of ` + "`" + `prefix` + "`" + ` (earlier words must match)
-  to names, emails and order numbers the caller may read, best first.
-  ` + "`" + `first` + "`" + ` defaults to 10, at most 100.
+  to names, emails, order numbers and the items of orders (their names and
+  SKUs; the suggestion is then the order's number) the caller may read, best
+  first. ` + "`" + `first` + "`" + ` defaults to 10, at most 100.
   """
   searchSuggest(prefix: String!, types: [SearchType!], first: Int): [SearchSuggestion!]!
 }
