@@ -351,7 +351,9 @@ type IntegrationDeliveryHealth struct {
 	SuccessRate *float64
 	// LatencyP50Ms and LatencyP95Ms are nearest-rank percentiles of the
 	// latencies of the finished attempts that recorded one (a request refused
-	// before it was read has none); nil when none did.
+	// before it was read has none), rounded up to a bound of the latency
+	// histogram the service keeps (at most a quarter above past 6 ms); nil
+	// when none did.
 	LatencyP50Ms, LatencyP95Ms *int
 	// LastDeliveryAt is when the latest finished attempt of the range was
 	// created; nil when there was none.

@@ -2576,10 +2576,13 @@ type IntegrationDeliveryHealth {
   """
   The median latency in milliseconds of the finished attempts that recorded
   one (the endpoint's answer outbound, Switchyard's handling inbound), by
-  nearest rank; null when none did.
+  nearest rank, rounded up to a bound of Switchyard's latency histogram: every
+  millisecond to 6, then 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100 and so
+  on per decade to 120000, so at most a quarter above the latency itself.
+  Null when no attempt recorded a latency.
   """
   latencyP50Ms: Int
-  "The 95th percentile of the same latencies, by nearest rank; null when none."
+  "The 95th percentile of the same latencies, by nearest rank, rounded up the same way; null when none."
   latencyP95Ms: Int
   "When the latest finished attempt of the range was created; null when nothing was attempted."
   lastDeliveryAt: DateTime

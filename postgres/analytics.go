@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/big"
 	"slices"
 	"sort"
@@ -997,51 +998,141 @@ func rankCustomers(rows []customerRow) []switchyard.TopCustomer {
 	return out
 }
 
+// latencyBounds are the upper bounds, in milliseconds, of the latency
+// histogram of migration 0010's delivery rollups (latency_00 counts 0 ms,
+// latency_50 everything past two minutes); the two lists must not drift
+// apart. Past 6 ms a bound is at most a quarter above the latencies it holds.
+var latencyBounds = []int32{0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250,
+	300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10_000, 12_000, 15_000,
+	20_000, 25_000, 30_000, 40_000, 50_000, 60_000, 80_000, 100_000, 120_000, math.MaxInt32}
+
+// deliverySpans are the parts of a range that integrationHealth reads from
+// each source: its whole UTC days from webhook_delivery_daily_stats, the whole
+// UTC hours before and after them from webhook_delivery_hourly_stats, and the
+// partial hours at either end from the deliveries. Empty spans have from ==
+// to.
+type deliverySpans struct {
+	days  [2]time.Time
+	hours [2][2]time.Time
+	raw   [2][2]time.Time
+}
+
+func splitDeliveryRange(r switchyard.AnalyticsRange) deliverySpans {
+	from, to := r.From.UTC(), r.To.UTC()
+	h1, h2 := from.Truncate(time.Hour), to.Truncate(time.Hour)
+	if h1.Before(from) {
+		h1 = h1.Add(time.Hour)
+	}
+	if !h1.Before(h2) {
+		// No whole hour: the deliveries themselves.
+		return deliverySpans{days: [2]time.Time{from, from}, hours: [2][2]time.Time{{from, from}, {from, from}}, raw: [2][2]time.Time{{from, to}, {to, to}}}
+	}
+	d1, d2 := utcDay(from), utcDay(to)
+	if d1.Before(from) {
+		d1 = d1.AddDate(0, 0, 1)
+	}
+	if !d1.Before(d2) {
+		// No whole day: hours, and the partial hours at either end.
+		return deliverySpans{days: [2]time.Time{d1, d1}, hours: [2][2]time.Time{{h1, h2}, {h2, h2}}, raw: [2][2]time.Time{{from, h1}, {h2, to}}}
+	}
+	return deliverySpans{days: [2]time.Time{d1, d2}, hours: [2][2]time.Time{{h1, d1}, {d2, h2}}, raw: [2][2]time.Time{{from, h1}, {h2, to}}}
+}
+
 // integrationHealth sums up the deliveries in r of every integration in scope
-// that c may read, in one statement whatever their number: each
-// integration's attempts come off its (integration_id, created_at) index.
-// Statuses count as in IntegrationService.IntegrationHealth: SUCCEEDED and
-// IGNORED succeeded, FAILED and REJECTED failed, PENDING has not happened.
+// that c may read, in one statement whatever their number, from the rollups
+// of migration 0010 and the deliveries of the range's partial hours (see
+// deliverySpans): a year of a busy integration is a few hundred rows, not a
+// million deliveries. Statuses count as in IntegrationService.IntegrationHealth:
+// SUCCEEDED and IGNORED succeeded, FAILED and REJECTED failed, PENDING has
+// not happened. The latest finished attempt is the first one going back from
+// the range's end on the deliveries' (integration_id, created_at) index.
 func integrationHealth(ctx context.Context, tx pgx.Tx, c *switchyard.Caller, r switchyard.AnalyticsRange, scope scopeFunc) ([]switchyard.IntegrationDeliveryHealth, error) {
+	sp := splitDeliveryRange(r)
 	var ps params
-	sql := fmt.Sprintf(`SELECT i.id::text, i.status, i.consecutive_failures, h.succeeded, h.failed, h.pending, h.p50, h.p95, h.last
+	// The columns of both rollups, and the same counts of one delivery. The
+	// union's columns take the rollup's names.
+	cols := []string{"succeeded", "failed", "pending"}
+	raw := []string{"(d.status IN ('SUCCEEDED', 'IGNORED'))::int", "(d.status IN ('FAILED', 'REJECTED'))::int", "(d.status = 'PENDING')::int"}
+	for k := range latencyBounds {
+		cols = append(cols, fmt.Sprintf("latency_%02d", k))
+		raw = append(raw, fmt.Sprintf("(b.bucket = %d)::int", k))
+	}
+	sums := make([]string, len(cols))
+	for k, col := range cols {
+		sums[k] = fmt.Sprintf("coalesce(sum(u.%[1]s), 0)::bigint AS %[1]s", col)
+	}
+	rollup := "x." + strings.Join(cols, ", x.")
+	span := func(column string, s [2]time.Time) string {
+		return fmt.Sprintf("(%[1]s >= %[2]s AND %[1]s < %[3]s)", column, ps.add(s[0]), ps.add(s[1]))
+	}
+	sql := fmt.Sprintf(`SELECT i.id::text, i.status, i.consecutive_failures, %s, l.last
 		FROM integrations i
 		CROSS JOIN LATERAL (
-			SELECT count(*) FILTER (WHERE d.status IN ('SUCCEEDED', 'IGNORED')) AS succeeded,
-				count(*) FILTER (WHERE d.status IN ('FAILED', 'REJECTED')) AS failed,
-				count(*) FILTER (WHERE d.status = 'PENDING') AS pending,
-				percentile_disc(0.5) WITHIN GROUP (ORDER BY d.latency_ms) FILTER (WHERE d.status <> 'PENDING') AS p50,
-				percentile_disc(0.95) WITHIN GROUP (ORDER BY d.latency_ms) FILTER (WHERE d.status <> 'PENDING') AS p95,
-				max(d.created_at) FILTER (WHERE d.status <> 'PENDING') AS last
-			FROM webhook_deliveries d
-			WHERE d.integration_id = i.id AND d.created_at >= %s AND d.created_at < %s
+			SELECT %s FROM (
+				SELECT %s FROM webhook_delivery_daily_stats x
+				WHERE x.integration_id = i.id AND x.day >= %s::date AND x.day < %s::date
+				UNION ALL
+				SELECT %s FROM webhook_delivery_hourly_stats x
+				WHERE x.integration_id = i.id AND (%s OR %s)
+				UNION ALL
+				SELECT %s FROM webhook_deliveries d
+				CROSS JOIN LATERAL (SELECT CASE WHEN d.status <> 'PENDING' THEN width_bucket(d.latency_ms - 1, %s::int[]) END AS bucket) b
+				WHERE d.integration_id = i.id AND (%s OR %s)
+			) u
 		) h
+		LEFT JOIN LATERAL (
+			SELECT d.created_at AS last FROM webhook_deliveries d
+			WHERE d.integration_id = i.id AND d.created_at >= %s AND d.created_at < %s AND d.status <> 'PENDING'
+			ORDER BY d.created_at DESC LIMIT 1
+		) l ON TRUE
 		WHERE %s AND %s
 		ORDER BY CASE i.criticality WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END, i.name, i.id`,
+		"h."+strings.Join(cols, ", h."), strings.Join(sums, ", "),
+		rollup, ps.add(sp.days[0]), ps.add(sp.days[1]),
+		rollup, span("x.hour", sp.hours[0]), span("x.hour", sp.hours[1]),
+		strings.Join(raw, ", "), ps.add(latencyBounds), span("d.created_at", sp.raw[0]), span("d.created_at", sp.raw[1]),
 		ps.add(r.From), ps.add(r.To), scope("i", &ps), canReadIntegration(c, "i", &ps))
 	return queryAll(ctx, tx, sql, ps, func(row pgx.CollectableRow) (switchyard.IntegrationDeliveryHealth, error) {
-		var (
-			h                         switchyard.IntegrationDeliveryHealth
-			succeeded, failed, queued int64
-			p50, p95                  *int32
-		)
-		if err := row.Scan(&h.IntegrationID, &h.Status, &h.ConsecutiveFailures, &succeeded, &failed, &queued, &p50, &p95, &h.LastDeliveryAt); err != nil {
+		var h switchyard.IntegrationDeliveryHealth
+		counts := make([]int64, len(cols))
+		dest := []any{&h.IntegrationID, &h.Status, &h.ConsecutiveFailures}
+		for k := range counts {
+			dest = append(dest, &counts[k])
+		}
+		if err := row.Scan(append(dest, &h.LastDeliveryAt)...); err != nil {
 			return h, err
 		}
-		h.Succeeded, h.Failed, h.Pending = int(succeeded), int(failed), int(queued)
+		h.Succeeded, h.Failed, h.Pending = int(counts[0]), int(counts[1]), int(counts[2])
 		h.Attempted = h.Succeeded + h.Failed
 		if h.Attempted > 0 {
-			rate := float64(succeeded) / float64(h.Attempted)
+			rate := float64(h.Succeeded) / float64(h.Attempted)
 			h.SuccessRate = &rate
 		}
-		if p50 != nil {
-			v := int(*p50)
-			h.LatencyP50Ms = &v
-		}
-		if p95 != nil {
-			v := int(*p95)
-			h.LatencyP95Ms = &v
-		}
+		h.LatencyP50Ms = latencyPercentile(counts[3:], 50)
+		h.LatencyP95Ms = latencyPercentile(counts[3:], 95)
 		return h, nil
 	})
+}
+
+// latencyPercentile is the nearest-rank pct-th percentile of the histogram
+// (counts per latencyBounds bucket) as the upper bound of its bucket: the
+// bound of the bucket holding the smallest latency with at least pct% of
+// them at or below it. Nil for an empty histogram.
+func latencyPercentile(counts []int64, pct int64) *int {
+	var n int64
+	for _, c := range counts {
+		n += c
+	}
+	if n == 0 {
+		return nil
+	}
+	rank := (pct*n + 99) / 100 // ceil(pct% of n), at least 1
+	var seen int64
+	for k, c := range counts {
+		if seen += c; seen >= rank {
+			v := int(latencyBounds[k])
+			return &v
+		}
+	}
+	return nil
 }

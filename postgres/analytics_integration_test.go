@@ -3,9 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +61,15 @@ func mustInsertDeliveries(t *testing.T, db *DB, rng *rand.Rand, n int, ids []str
 		sts = append(sts, statuses[rng.IntN(len(statuses))])
 		var latency *int32
 		if rng.IntN(5) > 0 {
+			// Spread over the histogram: some on a bound, a few past a
+			// minute.
 			v := int32(rng.IntN(2000))
+			switch rng.IntN(10) {
+			case 0:
+				v = latencyBounds[rng.IntN(len(latencyBounds)-1)]
+			case 1:
+				v = int32(rng.IntN(120_000))
+			}
 			latency = &v
 		}
 		latencies = append(latencies, latency)
@@ -115,20 +123,22 @@ func integrationHealthTruth(t *testing.T, db *DB, projects []string, only *strin
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	// Nearest rank: the smallest value with at least p of them at or below.
-	percentile := func(sorted []int32, p float64) *int {
+	// Nearest rank: the smallest value with at least pct% of them at or
+	// below it, told as the upper bound of its histogram bucket.
+	percentile := func(sorted []int32, pct int) *int {
 		if len(sorted) == 0 {
 			return nil
 		}
-		v := int(sorted[max(0, int(math.Ceil(p*float64(len(sorted))))-1)])
-		return &v
+		v := sorted[max(1, (pct*len(sorted)+99)/100)-1]
+		b := int(latencyBounds[sort.Search(len(latencyBounds), func(i int) bool { return latencyBounds[i] >= v })])
+		return &b
 	}
 	out := []switchyard.IntegrationDeliveryHealth{}
 	for _, x := range rows {
 		slices.Sort(x.Latencies)
 		h := switchyard.IntegrationDeliveryHealth{IntegrationID: x.ID, Status: switchyard.IntegrationStatus(x.Status), ConsecutiveFailures: x.Failures,
 			Attempted: x.Succeeded + x.Failed, Succeeded: x.Succeeded, Failed: x.Failed, Pending: x.Pending,
-			LatencyP50Ms: percentile(x.Latencies, 0.5), LatencyP95Ms: percentile(x.Latencies, 0.95), LastDeliveryAt: x.Last}
+			LatencyP50Ms: percentile(x.Latencies, 50), LatencyP95Ms: percentile(x.Latencies, 95), LastDeliveryAt: x.Last}
 		if h.Attempted > 0 {
 			rate := float64(x.Succeeded) / float64(h.Attempted)
 			h.SuccessRate = &rate
@@ -177,12 +187,36 @@ func TestAnalyticsIntegrationHealth(t *testing.T) {
 	start := mustParse(t, "2026-05-01T00:00:00Z")
 	ids := mustInsertIntegrations(t, w.DB, rng, 14, w.allProjects, w.Admin.ID)
 	mustInsertDeliveries(t, w.DB, rng, 3000, ids, func() time.Time {
-		if rng.IntN(8) == 0 {
+		switch rng.IntN(8) {
+		case 0:
 			// On a range edge below.
 			return start.AddDate(0, 0, 7*rng.IntN(5))
+		case 1:
+			// On a whole hour, or within minutes of one: the rollups'
+			// edges.
+			return start.Add(time.Duration(rng.IntN(40*24))*time.Hour + time.Duration(rng.IntN(3)-1)*time.Duration(rng.Int64N(int64(2*time.Minute))))
 		}
 		return start.Add(time.Duration(rng.Int64N(int64(40 * 24 * time.Hour))))
 	})
+	// Attempts finish, move and go; one integration goes with its
+	// deliveries. The rollups follow.
+	ctx := context.Background()
+	for _, sql := range []string{
+		`UPDATE webhook_deliveries SET status = 'SUCCEEDED', latency_ms = 42, finished_at = created_at WHERE status = 'PENDING' AND random() < 0.3`,
+		`UPDATE webhook_deliveries SET created_at = created_at + interval '50 minutes' WHERE random() < 0.05`,
+		`UPDATE webhook_deliveries SET error = 'noted' WHERE random() < 0.1`,
+		`DELETE FROM webhook_deliveries WHERE random() < 0.02`,
+	} {
+		if _, err := w.DB.Pool().Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	gone := mustInsertIntegrations(t, w.DB, rng, 1, []string{w.Project.ID}, w.Admin.ID)[0]
+	mustInsertDeliveries(t, w.DB, rng, 50, []string{ids[0], gone}, func() time.Time { return start.Add(time.Hour) })
+	if _, err := w.DB.Pool().Exec(ctx, `DELETE FROM integrations WHERE id = $1`, gone); err != nil {
+		t.Fatalf("delete an integration with deliveries: %v", err)
+	}
+	checkDeliveryRollups(t, w.DB)
 	// The integration in Project whose partners are tested below.
 	var own string
 	if err := w.DB.Pool().QueryRow(context.Background(), `SELECT id::text FROM integrations WHERE project_id = $1 ORDER BY id LIMIT 1`, w.Project.ID).Scan(&own); err != nil {
@@ -223,6 +257,13 @@ func TestAnalyticsIntegrationHealth(t *testing.T) {
 		{From: start.Add(7*24*time.Hour + 1), To: start.AddDate(0, 0, 28)},
 		{From: start.AddDate(0, 0, 10), To: start.AddDate(0, 0, 10)},
 		{From: start.AddDate(-1, 0, 0), To: start},
+		// Partial hours, whole hours and whole days at both ends.
+		{From: start.Add(3*24*time.Hour + 10*time.Hour + 17*time.Minute + 3*time.Second), To: start.Add(20*24*time.Hour + 13*time.Hour + 45*time.Minute)},
+		// Within a day; within an hour.
+		{From: start.Add(5*24*time.Hour + 2*time.Hour + 30*time.Minute), To: start.Add(5*24*time.Hour + 7*time.Hour + 15*time.Minute)},
+		{From: start.Add(5*24*time.Hour + 2*time.Hour + 10*time.Minute), To: start.Add(5*24*time.Hour + 2*time.Hour + 50*time.Minute)},
+		// Whole hours only, across a midnight.
+		{From: start.Add(5*24*time.Hour - 3*time.Hour), To: start.Add(5*24*time.Hour + 4*time.Hour)},
 	}
 	for _, c := range callers {
 		for _, r := range ranges {
@@ -299,5 +340,38 @@ func TestAnalyticsIntegrationHealthStatements(t *testing.T) {
 	}
 	if counts[2] != counts[20] {
 		t.Fatalf("statements by integrations: %v", counts)
+	}
+}
+
+// checkDeliveryRollups compares the delivery rollups of migration 0010 with
+// the deliveries they count.
+func checkDeliveryRollups(t *testing.T, db *DB) {
+	t.Helper()
+	cols := []string{"succeeded", "failed", "pending"}
+	counts := []string{"count(*) FILTER (WHERE status IN ('SUCCEEDED', 'IGNORED'))", "count(*) FILTER (WHERE status IN ('FAILED', 'REJECTED'))", "count(*) FILTER (WHERE status = 'PENDING')"}
+	for k, bound := range latencyBounds {
+		cols = append(cols, fmt.Sprintf("latency_%02d", k))
+		lower := "TRUE"
+		if k > 0 {
+			lower = fmt.Sprintf("latency_ms > %d", latencyBounds[k-1])
+		}
+		counts = append(counts, fmt.Sprintf("count(*) FILTER (WHERE status <> 'PENDING' AND latency_ms <= %d AND %s)", bound, lower))
+	}
+	for _, rollup := range []struct{ table, key string }{
+		{"webhook_delivery_daily_stats", "(created_at AT TIME ZONE 'UTC')::date"},
+		{"webhook_delivery_hourly_stats", "date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"},
+	} {
+		fromDeliveries := `SELECT integration_id, ` + rollup.key + `, ` + strings.Join(counts, ", ") + ` FROM webhook_deliveries GROUP BY 1, 2`
+		stored := `SELECT * FROM ` + rollup.table + ` WHERE (` + strings.Join(cols, ", ") + `) <> (` + strings.TrimSuffix(strings.Repeat("0, ", len(cols)), ", ") + `)`
+		var diff, orphans int
+		if err := db.Pool().QueryRow(context.Background(), `SELECT count(*) FROM ((`+fromDeliveries+` EXCEPT `+stored+`) UNION ALL (`+stored+` EXCEPT `+fromDeliveries+`)) d`).Scan(&diff); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Pool().QueryRow(context.Background(), `SELECT count(*) FROM `+rollup.table+` s WHERE NOT EXISTS (SELECT 1 FROM integrations i WHERE i.id = s.integration_id)`).Scan(&orphans); err != nil {
+			t.Fatal(err)
+		}
+		if diff != 0 || orphans != 0 {
+			t.Fatalf("%s differs from the deliveries in %d rows (%d of deleted integrations)", rollup.table, diff, orphans)
+		}
 	}
 }

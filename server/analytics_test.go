@@ -221,10 +221,11 @@ func TestAnalyticsIntegrationHealthQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Latencies 20, 100, 300, 900: the median by nearest rank is the second,
-	// the 95th percentile the fourth.
+	// the 95th percentile the fourth, told as their histogram bounds, 100
+	// and 1000.
 	want := `{"analytics":{"integrationHealth":[
 		{"integrationId":"` + stripe.ID + `","integration":{"name":"Stripe","criticality":"CRITICAL","health":{"consecutiveFailures":4}},"status":"FAILING",
-			"attempted":5,"succeeded":3,"failed":2,"pending":1,"successRate":0.6,"latencyP50Ms":100,"latencyP95Ms":900,
+			"attempted":5,"succeeded":3,"failed":2,"pending":1,"successRate":0.6,"latencyP50Ms":100,"latencyP95Ms":1000,
 			"lastDeliveryAt":"2026-03-20T08:30:00Z","consecutiveFailures":4},
 		{"integrationId":"` + quiet.ID + `","integration":{"name":"Fulfilment","criticality":"MEDIUM","health":{"consecutiveFailures":0}},"status":"ACTIVE",
 			"attempted":0,"succeeded":0,"failed":0,"pending":0,"successRate":null,"latencyP50Ms":null,"latencyP95Ms":null,
