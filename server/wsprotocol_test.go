@@ -347,7 +347,9 @@ func TestSSEProtocol(t *testing.T) {
 		}
 	})
 	t.Run("heartbeat", func(t *testing.T) {
-		c := e.sseRequest(t, http.MethodPost, tok, orderEventsQuery, nil, nil)
+		// After every event so far (the world's, still being published
+		// when the test starts): an idle stream.
+		c := e.sseRequest(t, http.MethodPost, tok, orderEventsQuery, map[string]any{"after": e.settle()}, nil)
 		for range 3 {
 			if ev, ok := c.nextWithin(waitFor, true); !ok || !ev.Comment {
 				t.Fatalf("want a heartbeat comment, got %+v", ev)
