@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -404,6 +405,29 @@ type sharedResult struct {
 	cursor    string
 	payload   []byte
 	universal bool // the same for every caller
+
+	sseOnce sync.Once
+	sse     []byte
+}
+
+// sseChunk is the result as a `next` event of an event stream, framed as
+// one HTTP/1.1 chunk: the same bytes for every SSE subscriber, written as
+// they are.
+func (r *sharedResult) sseChunk() []byte {
+	r.sseOnce.Do(func() {
+		n := len(sseID) + len(r.cursor) + len(sseNewline) + len(sseNextEvent) + len(r.payload) + len(sseEventEnd)
+		b := make([]byte, 0, n+16+2*len(chunkEnd))
+		b = strconv.AppendInt(b, int64(n), 16)
+		b = append(b, chunkEnd...)
+		b = append(b, sseID...)
+		b = append(b, r.cursor...)
+		b = append(b, sseNewline...)
+		b = append(b, sseNextEvent...)
+		b = append(b, r.payload...)
+		b = append(b, sseEventEnd...)
+		r.sse = append(b, chunkEnd...)
+	})
+	return r.sse
 }
 
 // get returns event seq's result for the subscriber whose keys are op and

@@ -247,27 +247,40 @@ var (
 )
 
 func (o *hijackedSSE) write(parts ...[]byte) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	n := 0
 	for _, p := range parts {
 		n += len(p)
 	}
-	bufs := make(net.Buffers, 0, len(parts)+3)
+	if n == 0 {
+		return o.writeChunk(nil) // the head, if not sent yet
+	}
+	chunk := make([]byte, 0, n+16+2*len(chunkEnd))
+	chunk = strconv.AppendInt(chunk, int64(n), 16)
+	chunk = append(chunk, chunkEnd...)
+	for _, p := range parts {
+		chunk = append(chunk, p...)
+	}
+	return o.writeChunk(append(chunk, chunkEnd...))
+}
+
+var _ chunkWriter = (*hijackedSSE)(nil)
+
+// writeChunk writes one whole chunk, after the response head the first time.
+func (o *hijackedSSE) writeChunk(chunk []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.deadline.extend(o.conn.SetWriteDeadline)
 	if o.head != nil {
-		bufs = append(bufs, o.head)
+		head := o.head
 		o.head = nil
+		bufs := net.Buffers{head, chunk}
+		_, err := bufs.WriteTo(o.conn)
+		return err
 	}
-	if n > 0 {
-		bufs = append(bufs, strconv.AppendInt(make([]byte, 0, 18), int64(n), 16), chunkEnd)
-		bufs = append(bufs, parts...)
-		bufs = append(bufs, chunkEnd)
-	}
-	if len(bufs) == 0 {
+	if len(chunk) == 0 {
 		return nil
 	}
-	o.deadline.extend(o.conn.SetWriteDeadline)
-	_, err := bufs.WriteTo(o.conn)
+	_, err := o.conn.Write(chunk)
 	return err
 }
 

@@ -218,7 +218,7 @@ func setSSEHeaders(h http.Header) {
 func newSSEWriter(out sseOutput, heartbeat time.Duration, onFail func()) *sseWriter {
 	s := &sseWriter{out: out, heartbeat: heartbeat, onFail: onFail}
 	s.mu.Lock()
-	s.writeLocked()
+	s.writeLocked(func() error { return out.write() })
 	if heartbeat > 0 {
 		// A timer, not a goroutine, per stream: idle streams cost little.
 		// Set under the lock beat takes, since a short heartbeat can fire
@@ -245,7 +245,7 @@ func (s *sseWriter) beat() {
 	if s.closed {
 		return
 	}
-	s.writeLocked(sseComment)
+	s.writeLocked(func() error { return s.out.write(sseComment) })
 	s.timer.Reset(s.heartbeat)
 }
 
@@ -268,35 +268,49 @@ func (s *sseWriter) event(id, name string, data []byte) bool {
 	return s.send(parts...)
 }
 
-// next writes a `next` event with its cursor as id: the payload is shared
-// by every subscriber of the operation and is not copied.
+// next writes a `next` event with its cursor as id. On a connection of its
+// own the event goes out as the result's chunk, the same bytes for every
+// subscriber of the operation; else its parts, the payload not copied.
 func (s *sseWriter) next(r *sharedResult) bool {
+	if c, ok := s.out.(chunkWriter); ok {
+		return s.sendWith(func() error { return c.writeChunk(r.sseChunk()) })
+	}
 	return s.send(sseID, []byte(r.cursor), sseNewline, sseNextEvent, r.payload, sseEventEnd)
 }
 
 func (s *sseWriter) send(parts ...[]byte) bool {
+	return s.sendWith(func() error { return s.out.write(parts...) })
+}
+
+func (s *sseWriter) sendWith(write func() error) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
-	s.writeLocked(parts...)
+	s.writeLocked(write)
 	if s.timer != nil {
 		s.timer.Reset(s.heartbeat)
 	}
 	return !s.failed
 }
 
-func (s *sseWriter) writeLocked(parts ...[]byte) {
+func (s *sseWriter) writeLocked(write func() error) {
 	if s.failed {
 		return
 	}
-	if err := s.out.write(parts...); err != nil {
+	if err := write(); err != nil {
 		s.failed = true
 		if s.onFail != nil {
 			s.onFail()
 		}
 	}
+}
+
+// chunkWriter is an sseOutput that writes the HTTP/1.1 chunked body itself
+// and takes whole chunks.
+type chunkWriter interface {
+	writeChunk(chunk []byte) error
 }
 
 // close stops the heartbeat; nothing is written afterwards.
