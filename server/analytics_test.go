@@ -212,7 +212,7 @@ func TestAnalyticsIntegrationHealthQuery(t *testing.T) {
 		{"INBOUND", "IGNORED", ms(20), "2026-03-12T12:00:00Z"},
 		{"INBOUND", "REJECTED", nil, "2026-03-20T08:30:00Z"}, // the latest finished
 		{"OUTBOUND", "PENDING", nil, "2026-03-31T23:00:00Z"},
-		{"OUTBOUND", "SUCCEEDED", ms(5), "2026-04-01T00:00:00Z"},  // on to: out
+		{"OUTBOUND", "SUCCEEDED", ms(5), "2026-04-01T00:00:00Z"}, // on to: out
 		{"OUTBOUND", "FAILED", ms(5000), "2026-02-28T23:59:59Z"}, // before: out
 	} {
 		e.mustAttempt(stripe, a.dir, a.status, a.latency, a.at)
