@@ -23,46 +23,36 @@ var (
 )
 
 func (r *subscriptionResolver) OrderUpdated(ctx context.Context, id string) (<-chan *graph.OrderEvent, error) {
-	if ch, ok, err := yieldEvent(ctx, orderEventCache.get); ok {
-		return ch, err
-	}
-	if _, err := switchyard.RequireCaller(ctx); err != nil {
-		return nil, err
-	}
-	after, err := resumePosition(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
 	// Subscribing to an order one may not read is refused up front, as a
 	// query for it would be, rather than left as a stream that stays silent.
-	if _, err := r.Resolver.Orders.FindOrderByID(ctx, id); err != nil {
-		return nil, err
-	}
-	return subscribe(ctx, r.Resolver, switchyard.EventFilter{
-		Types: orderEventTypes, SubjectType: "order", SubjectID: id, After: after,
-	}, orderEventCache.get)
+	return open(ctx, r.Resolver, nil, switchyard.EventFilter{Types: orderEventTypes, SubjectType: "order", SubjectID: id},
+		func() error { _, err := r.Resolver.Orders.FindOrderByID(ctx, id); return err }, orderEventCache.get)
 }
 
 func (r *subscriptionResolver) OrderEvents(ctx context.Context, projectID *string, after *string) (<-chan *graph.OrderEvent, error) {
-	if ch, ok, err := yieldEvent(ctx, orderEventCache.get); ok {
-		return ch, err
-	}
-	if _, err := switchyard.RequireCaller(ctx); err != nil {
-		return nil, err
-	}
-	pos, err := resumePosition(ctx, after)
-	if err != nil {
-		return nil, err
-	}
 	// No read check on the project: a customer who is not its member still
 	// receives the events of their own orders in it.
-	return subscribe(ctx, r.Resolver, switchyard.EventFilter{
-		Types: orderEventTypes, SubjectType: "order", ProjectID: deref(projectID), After: pos,
-	}, orderEventCache.get)
+	return open(ctx, r.Resolver, after, switchyard.EventFilter{Types: orderEventTypes, SubjectType: "order", ProjectID: deref(projectID)},
+		nil, orderEventCache.get)
 }
 
 func (r *subscriptionResolver) NotificationCreated(ctx context.Context, after *string) (<-chan *switchyard.Notification, error) {
-	if ch, ok, err := yieldEvent(ctx, decodeData[switchyard.Notification]); ok {
+	// The EventStream delivers a notification event to its recipient only.
+	return open(ctx, r.Resolver, after, switchyard.EventFilter{Types: []string{switchyard.EventNotificationCreated}, SubjectType: "notification"},
+		nil, decodeData[switchyard.Notification])
+}
+
+func (r *subscriptionResolver) ProjectUpdated(ctx context.Context, id string) (<-chan *switchyard.Project, error) {
+	return open(ctx, r.Resolver, nil, switchyard.EventFilter{Types: projectTypes, SubjectType: "project", SubjectID: id},
+		func() error { _, err := r.Resolver.Projects.FindProjectByID(ctx, id); return err }, decodeData[switchyard.Project])
+}
+
+// open is every subscription field: inside the execution of one event
+// (WithEvent) it yields that event's payload; otherwise it checks the
+// caller, reads where to resume and runs check (may the caller read the
+// subject?), then opens the EventStream subscription for f.
+func open[T any](ctx context.Context, r *Resolver, after *string, f switchyard.EventFilter, check func() error, convert func(*switchyard.Event) (T, error)) (<-chan T, error) {
+	if ch, ok, err := yieldEvent(ctx, convert); ok {
 		return ch, err
 	}
 	if _, err := switchyard.RequireCaller(ctx); err != nil {
@@ -72,29 +62,13 @@ func (r *subscriptionResolver) NotificationCreated(ctx context.Context, after *s
 	if err != nil {
 		return nil, err
 	}
-	// The EventStream delivers a notification event to its recipient only.
-	return subscribe(ctx, r.Resolver, switchyard.EventFilter{
-		Types: []string{switchyard.EventNotificationCreated}, SubjectType: "notification", After: pos,
-	}, decodeData[switchyard.Notification])
-}
-
-func (r *subscriptionResolver) ProjectUpdated(ctx context.Context, id string) (<-chan *switchyard.Project, error) {
-	if ch, ok, err := yieldEvent(ctx, decodeData[switchyard.Project]); ok {
-		return ch, err
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := switchyard.RequireCaller(ctx); err != nil {
-		return nil, err
-	}
-	after, err := resumePosition(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := r.Resolver.Projects.FindProjectByID(ctx, id); err != nil {
-		return nil, err
-	}
-	return subscribe(ctx, r.Resolver, switchyard.EventFilter{
-		Types: projectTypes, SubjectType: "project", SubjectID: id, After: after,
-	}, decodeData[switchyard.Project])
+	f.After = pos
+	return subscribe(ctx, r, f, convert)
 }
 
 // resumePosition is where a subscription starts: after the transport's
