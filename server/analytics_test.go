@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/switchyard/switchyard/postgres"
 	"github.com/switchyard/switchyard/postgres/postgrestest"
 	"github.com/switchyard/switchyard/resolvers"
-	"github.com/switchyard/switchyard/server"
 )
 
 // newAnalyticsEnv is an env whose resolver answers Query.analytics.
@@ -141,23 +139,9 @@ func TestAnalyticsQuery(t *testing.T) {
 // pool, counted by istmts.
 func newAnalyticsIntegrationEnv(t *testing.T, opts ...envOption) *integrationEnv {
 	t.Helper()
-	dsn := postgrestest.NewDatabaseURL(t)
-	counter := &statementCounter{}
-	db, err := postgres.Open(context.Background(), dsn, postgres.WithQueryTracer(counter))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	svc, err := postgres.NewIntegrationService(db, postgres.IntegrationOptions{SecretKey: bytes.Repeat([]byte{9}, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = append(opts, withDSN(dsn),
-		withResolver(func(r *resolvers.Resolver) {
-			r.Integrations, r.PublicURL, r.Analytics = svc, testPublicURL, postgres.NewAnalyticsService(db)
-		}),
-		withDeps(func(d *server.Deps) { d.APIKeys = svc }))
-	return &integrationEnv{env: newEnv(t, opts...), integrations: svc, idb: db, istmts: counter}
+	return newIntegrationEnvWiring(t, func(r *resolvers.Resolver, db *postgres.DB) {
+		r.Analytics = postgres.NewAnalyticsService(db)
+	}, opts...)
 }
 
 // mustNamedIntegration creates an OUTBOUND integration called name in p as

@@ -29,6 +29,13 @@ type integrationEnv struct {
 
 func newIntegrationEnv(t *testing.T, opts ...envOption) *integrationEnv {
 	t.Helper()
+	return newIntegrationEnvWiring(t, nil, opts...)
+}
+
+// newIntegrationEnvWiring is newIntegrationEnv with wire, when not nil,
+// adding services over the same pool to the resolver.
+func newIntegrationEnvWiring(t *testing.T, wire func(*resolvers.Resolver, *postgres.DB), opts ...envOption) *integrationEnv {
+	t.Helper()
 	dsn := postgrestest.NewDatabaseURL(t)
 	counter := &statementCounter{}
 	db, err := postgres.Open(context.Background(), dsn, postgres.WithQueryTracer(counter))
@@ -41,7 +48,12 @@ func newIntegrationEnv(t *testing.T, opts ...envOption) *integrationEnv {
 		t.Fatal(err)
 	}
 	opts = append(opts, withDSN(dsn),
-		withResolver(func(r *resolvers.Resolver) { r.Integrations, r.PublicURL = svc, testPublicURL }),
+		withResolver(func(r *resolvers.Resolver) {
+			r.Integrations, r.PublicURL = svc, testPublicURL
+			if wire != nil {
+				wire(r, db)
+			}
+		}),
 		withDeps(func(d *server.Deps) { d.APIKeys = svc }))
 	return &integrationEnv{env: newEnv(t, opts...), integrations: svc, idb: db, istmts: counter}
 }
