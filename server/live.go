@@ -65,8 +65,10 @@ type liveStream struct {
 	// Set by the transport before start. deliver writes one result and
 	// reports whether the client still takes them; end says the last word
 	// (outcomeCompleted, outcomeFailed with the error, or outcomeGone).
-	deliver func(r *sharedResult) bool
-	end     func(out outcome, err *gqlerror.Error)
+	// tryDeliver, if set, is deliver without blocking (livewrite.go).
+	deliver    func(r *sharedResult) bool
+	tryDeliver func(r *sharedResult) quickOutcome
+	end        func(out outcome, err *gqlerror.Error)
 
 	reader eventReader
 	gone   bool // the reader's: the client stopped taking results
@@ -75,6 +77,9 @@ type liveStream struct {
 // start begins delivery; from here the stream is the transport's until end
 // is called, once.
 func (l *liveStream) start() {
+	if l.tryDeliver != nil {
+		l.reader.quick = l.quick
+	}
 	l.reader.start(l.sub, func(e *switchyard.Event) {
 		if !l.gone && !l.deliver(l.result(e)) {
 			// Keep reading to the end without writing: the transport ends
@@ -84,13 +89,63 @@ func (l *liveStream) start() {
 	}, l.finish)
 }
 
+// quick delivers e if that needs no waiting: its result was executed
+// already and the connection takes the bytes now. False leaves e to the
+// blocking way.
+func (l *liveStream) quick(e *switchyard.Event) bool {
+	if l.gone {
+		return true
+	}
+	r := l.results.ready(l.op, l.mine, e.Seq)
+	if r == nil {
+		if r = l.awaitResult(e); r == nil {
+			return false
+		}
+	}
+	switch l.tryDeliver(r) {
+	case quickSent:
+		return true
+	case quickGone:
+		l.gone = true
+		return true
+	default:
+		return false
+	}
+}
+
+// awaitResult executes e, or waits for the execution that is under way,
+// for as long as an execution of an event's own data takes: each new event
+// is new to the first subscribers a deliverer takes, and handing them all
+// to goroutines of their own while it runs would undo the pool. An
+// execution that reads the database can take longer; it goes on, and nil
+// sends e the blocking way, where its result will be waited for.
+func (l *liveStream) awaitResult(e *switchyard.Event) *sharedResult {
+	done := make(chan *sharedResult, 1)
+	go func() { done <- l.result(e) }()
+	t := time.NewTimer(quickExecutionWait)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r
+	case <-t.C:
+		return nil
+	}
+}
+
+// quickExecutionWait is how long a deliverer waits for an execution: about
+// ten times what one of an event's own fields takes.
+const quickExecutionWait = 2 * time.Millisecond
+
 // eventReader reads a Subscription with no goroutine while it is idle: the
 // subscription notifies, and a goroutine starts to take what it queued, then
 // returns. Calls to event and to end, which comes last and once, are
 // serialized.
 type eventReader struct {
-	sub     switchyard.Subscription
-	event   func(*switchyard.Event)
+	sub   switchyard.Subscription
+	event func(*switchyard.Event)
+	// quick, if set, delivers an event without blocking or says it cannot
+	// (false): then event delivers it on a goroutine of the reader's own.
+	quick   func(*switchyard.Event) bool
 	end     func()
 	running atomic.Bool // a goroutine is reading
 	pending atomic.Bool // notified since the reader last looked
@@ -105,15 +160,20 @@ func (r *eventReader) start(sub switchyard.Subscription, event func(*switchyard.
 func (r *eventReader) wake() {
 	r.pending.Store(true)
 	if r.running.CompareAndSwap(false, true) {
-		go r.drain()
+		if r.quick == nil || !deliverers.submit(r) {
+			go r.drain(nil)
+		}
 	}
 }
 
-// drain takes what is queued, then returns; a later wake starts another.
-// Setting pending before trying to start one, and clearing it before
-// looking, is what keeps a wake between the last look and running's reset
-// from being lost.
-func (r *eventReader) drain() {
+// drain delivers taken, if not nil, and takes what is queued, then
+// returns; a later wake starts another. Setting pending before trying to
+// start one, and clearing it before looking, is what keeps a wake between
+// the last look and running's reset from being lost.
+func (r *eventReader) drain(taken *switchyard.Event) {
+	if taken != nil {
+		r.event(taken)
+	}
 	for {
 		r.pending.Store(false)
 		for {
@@ -125,7 +185,37 @@ func (r *eventReader) drain() {
 				}
 				break
 			}
-			r.event(e)
+			// The quick way, where it can, is the cheaper one here too.
+			if r.quick == nil || !r.quick(e) {
+				r.event(e)
+			}
+		}
+		r.running.Store(false)
+		if !r.pending.Load() || !r.running.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// drainQuick is drain on a deliverer, which must not block: at the first
+// event quick cannot deliver, and for the end, the rest goes on in a
+// goroutine of its own.
+func (r *eventReader) drainQuick() {
+	for {
+		r.pending.Store(false)
+		for {
+			e, more := r.sub.TryNext()
+			if e == nil {
+				if !more {
+					go r.end()
+					return // running stays set: the stream is over
+				}
+				break
+			}
+			if !r.quick(e) {
+				go r.drain(e)
+				return
+			}
 		}
 		r.running.Store(false)
 		if !r.pending.Load() || !r.running.CompareAndSwap(false, true) {
@@ -404,7 +494,8 @@ type sharedResult struct {
 	by        resultKey // the caller whose execution it is
 	cursor    string
 	payload   []byte
-	universal bool // the same for every caller
+	universal bool        // the same for every caller
+	done      atomic.Bool // the fields above are set
 
 	sseOnce sync.Once
 	sse     []byte
@@ -435,13 +526,28 @@ func (r *sharedResult) sseChunk() []byte {
 // when the operation's result turned out to be the first caller's own.
 func (c *sharedResults) get(op, mine resultKey, seq int64, fill func(*sharedResult)) *sharedResult {
 	r := c.entry(op, seq)
-	r.once.Do(func() { r.by = mine; fill(r) })
+	r.once.Do(func() { r.by = mine; fill(r); r.done.Store(true) })
 	if r.universal || r.by == mine {
 		return r
 	}
 	own := c.entry(mine, seq)
-	own.once.Do(func() { own.by = mine; fill(own) })
+	own.once.Do(func() { own.by = mine; fill(own); own.done.Store(true) })
 	return own
+}
+
+// ready is get's result if it has been computed already, else nil.
+func (c *sharedResults) ready(op, mine resultKey, seq int64) *sharedResult {
+	r := c.entry(op, seq)
+	if !r.done.Load() {
+		return nil
+	}
+	if r.universal || r.by == mine {
+		return r
+	}
+	if own := c.entry(mine, seq); own.done.Load() {
+		return own
+	}
+	return nil
 }
 
 // entry finds or makes the slot of (key, seq).

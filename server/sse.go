@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -133,6 +134,7 @@ func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 			if d := takeOverSSE(w, r, t.heartbeat, cancel, stopWithRequest); d != nil {
 				handedOver = true
 				ls.deliver = d.s.next
+				ls.tryDeliver = d.s.tryNext
 				ls.end = func(out outcome, end *gqlerror.Error) {
 					sseLast(d.s, out, end)
 					d.close()
@@ -207,7 +209,7 @@ func takeOverSSE(w http.ResponseWriter, r *http.Request, heartbeat time.Duration
 	// net/http's buffered reader holds nothing of use (no request follows
 	// an SSE one) and its writer nothing yet: both are dropped.
 	_ = brw
-	hs := &hijackedSSE{conn: conn, head: head.Bytes()}
+	hs := &hijackedSSE{conn: conn, raw: rawConnOf(conn), head: head.Bytes()}
 
 	if !stopWithRequest() {
 		cancel() // the request ended before the take-over: the client is gone
@@ -236,6 +238,7 @@ func takeOverSSE(w http.ResponseWriter, r *http.Request, heartbeat time.Duration
 // connection of its own.
 type hijackedSSE struct {
 	conn     net.Conn
+	raw      syscall.RawConn // conn's socket, for tryWriteChunk; nil if none
 	mu       sync.Mutex
 	head     []byte // the response head, sent with the first write
 	deadline writeDeadline
@@ -281,6 +284,37 @@ func (o *hijackedSSE) writeChunk(chunk []byte) error {
 		return nil
 	}
 	_, err := o.conn.Write(chunk)
+	return err
+}
+
+// tryWriteChunk is writeChunk without blocking. When the socket takes only
+// part of chunk, the rest is returned with the lock still held, for
+// finishChunk.
+func (o *hijackedSSE) tryWriteChunk(chunk []byte) (rest []byte, out quickOutcome) {
+	if !o.mu.TryLock() {
+		return nil, quickBusy
+	}
+	if o.head != nil {
+		o.mu.Unlock()
+		return nil, quickBusy
+	}
+	rest, err := startWrite(o.raw, chunk)
+	switch {
+	case err != nil:
+		o.mu.Unlock()
+		return nil, quickGone
+	case rest == nil:
+		o.mu.Unlock()
+	}
+	return rest, quickSent
+}
+
+// finishChunk writes the rest tryWriteChunk left, and releases the lock.
+func (o *hijackedSSE) finishChunk(rest []byte) error {
+	defer o.mu.Unlock()
+	o.deadline.at = time.Now().Add(writeTimeout)
+	_ = o.conn.SetWriteDeadline(o.deadline.at)
+	_, err := o.conn.Write(rest)
 	return err
 }
 

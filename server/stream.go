@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -188,6 +189,10 @@ type sseWriter struct {
 	closed bool
 	failed bool
 	timer  *time.Timer
+	// wrote is when something was last written: the heartbeat is due a
+	// heartbeat interval later. (Moving the timer on every write instead
+	// cost each delivery a timer update.)
+	wrote time.Time
 }
 
 // sseOutput is where an event stream goes: the handler's ResponseWriter, or
@@ -245,6 +250,10 @@ func (s *sseWriter) beat() {
 	if s.closed {
 		return
 	}
+	if idle := time.Since(s.wrote); idle < s.heartbeat {
+		s.timer.Reset(s.heartbeat - idle)
+		return
+	}
 	s.writeLocked(func() error { return s.out.write(sseComment) })
 	s.timer.Reset(s.heartbeat)
 }
@@ -278,6 +287,37 @@ func (s *sseWriter) next(r *sharedResult) bool {
 	return s.send(sseID, []byte(r.cursor), sseNewline, sseNextEvent, r.payload, sseEventEnd)
 }
 
+// tryNext is next without blocking, on a connection taken over. When the
+// socket takes only part of the chunk, a goroutine writes the rest,
+// holding both locks until it has.
+func (s *sseWriter) tryNext(r *sharedResult) quickOutcome {
+	h, ok := s.out.(*hijackedSSE)
+	if !ok || h.raw == nil || !s.mu.TryLock() {
+		return quickBusy
+	}
+	if s.closed || s.failed {
+		s.mu.Unlock()
+		return quickGone
+	}
+	rest, out := h.tryWriteChunk(r.sseChunk())
+	switch {
+	case out == quickGone:
+		s.writeLocked(func() error { return errStreamGone })
+	case out == quickSent && rest == nil:
+		s.wrote = time.Now()
+	case out == quickSent:
+		go func() {
+			defer s.mu.Unlock()
+			s.writeLocked(func() error { return h.finishChunk(rest) })
+		}()
+		return quickSent
+	}
+	s.mu.Unlock()
+	return out
+}
+
+var errStreamGone = errors.New("event stream: the client is gone")
+
 func (s *sseWriter) send(parts ...[]byte) bool {
 	return s.sendWith(func() error { return s.out.write(parts...) })
 }
@@ -289,9 +329,6 @@ func (s *sseWriter) sendWith(write func() error) bool {
 		return false
 	}
 	s.writeLocked(write)
-	if s.timer != nil {
-		s.timer.Reset(s.heartbeat)
-	}
 	return !s.failed
 }
 
@@ -299,6 +336,7 @@ func (s *sseWriter) writeLocked(write func() error) {
 	if s.failed {
 		return
 	}
+	s.wrote = time.Now()
 	if err := write(); err != nil {
 		s.failed = true
 		if s.onFail != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -129,6 +131,7 @@ func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	}
 	c := &wsConn{
 		t: t, conn: conn, br: hj.br, op: operation{exec: exec, present: t.present, log: t.log, results: t.results},
+		wlock: newWriteLock(), raw: rawConnOf(conn.NetConn()),
 		ops: map[string]*wsOp{},
 	}
 	switch conn.Subprotocol() {
@@ -169,7 +172,11 @@ type wsConn struct {
 	op     operation
 	legacy bool
 
-	writeMu sync.Mutex
+	// wlock is held by every write, gorilla's control frames included:
+	// a delivery may write part of a frame without the poller's lock
+	// (trySendPayload) and leave the rest to a goroutine.
+	wlock writeLock
+	raw   syscall.RawConn // the socket, for trySendPayload; nil if none
 
 	mu     sync.Mutex
 	ctx    context.Context // the connection's: request id, caller once known
@@ -219,12 +226,18 @@ func (c *wsConn) serve(reqCtx context.Context) {
 
 	c.extendReadDeadline()
 	c.conn.SetPongHandler(func(string) error { c.extendReadDeadline(); return nil })
+	// Gorilla's own handlers answer without wlock.
+	c.conn.SetPingHandler(func(payload string) error { c.pong([]byte(payload)); return nil })
+	c.conn.SetCloseHandler(func(code int, _ string) error { c.closeWith(code, ""); return nil })
 	var pinger *time.Timer
 	pinger = time.AfterFunc(c.t.keepAlive, func() {
 		if c.isClosed() {
 			return
 		}
-		if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+		c.wlock.lock()
+		err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
+		c.wlock.unlock()
+		if err != nil {
 			c.closeWith(closeNormal, "terminated")
 			return
 		}
@@ -289,7 +302,10 @@ func (c *wsConn) extendReadDeadline() {
 
 // pong answers a ping the client sent.
 func (c *wsConn) pong(payload []byte) {
-	if err := c.conn.WriteControl(websocket.PongMessage, payload, time.Now().Add(writeTimeout)); err != nil {
+	c.wlock.lock()
+	err := c.conn.WriteControl(websocket.PongMessage, payload, time.Now().Add(writeTimeout))
+	c.wlock.unlock()
+	if err != nil {
 		go c.closeWith(closeNormal, "terminated")
 	}
 }
@@ -513,6 +529,12 @@ func (c *wsConn) run(ctx context.Context, id string, op *wsOp, params *graphql.R
 			ls.deliver = func(r *sharedResult) bool {
 				return !op.stopped.Load() && c.sendPayload(prefix, r.payload)
 			}
+			ls.tryDeliver = func(r *sharedResult) quickOutcome {
+				if op.stopped.Load() {
+					return quickGone
+				}
+				return c.trySendPayload(prefix, r.payload)
+			}
 			ls.end = func(out outcome, end *gqlerror.Error) {
 				defer c.finish(id, op)
 				c.last(id, op, out, end)
@@ -562,13 +584,12 @@ func (c *wsConn) send(m wsMessage) bool {
 	if c.isClosed() {
 		return false
 	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.wlock.lock()
+	defer c.wlock.unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err := c.conn.WriteJSON(m); err != nil {
-		// A peer that cannot be written to is gone; closeWith takes no
-		// write lock, so it runs here.
-		c.closeWith(closeNormal, "terminated")
+		// A peer that cannot be written to is gone.
+		go c.closeWith(closeNormal, "terminated")
 		return false
 	}
 	return true
@@ -613,8 +634,8 @@ func (c *wsConn) sendRaw(msg []byte) bool {
 	if c.isClosed() {
 		return false
 	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.wlock.lock()
+	defer c.wlock.unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
 		go c.closeWith(closeNormal, "terminated")
@@ -629,8 +650,8 @@ func (c *wsConn) sendPayload(prefix, payload []byte) bool {
 	if c.isClosed() {
 		return false
 	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.wlock.lock()
+	defer c.wlock.unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	w, err := c.conn.NextWriter(websocket.TextMessage)
 	if err == nil {
@@ -647,6 +668,70 @@ func (c *wsConn) sendPayload(prefix, payload []byte) bool {
 }
 
 var closingBrace = []byte{'}'}
+
+// trySendPayload is sendPayload without blocking: the message goes out as
+// one frame built here, straight to the socket. When the socket takes only
+// part of it, a goroutine writes the rest, holding the write lock until it
+// has.
+func (c *wsConn) trySendPayload(prefix, payload []byte) quickOutcome {
+	if c.raw == nil {
+		return quickBusy
+	}
+	if c.isClosed() {
+		return quickGone
+	}
+	if !c.wlock.tryLock() {
+		return quickBusy
+	}
+	buf := frameBuffers.Get().(*[]byte)
+	frame := appendTextFrame((*buf)[:0], prefix, payload, closingBrace)
+	rest, err := startWrite(c.raw, frame)
+	*buf = frame
+	frameBuffers.Put(buf)
+	switch {
+	case err != nil:
+		c.wlock.unlock()
+		go c.closeWith(closeNormal, "terminated")
+		return quickGone
+	case rest == nil:
+		c.wlock.unlock()
+		return quickSent
+	}
+	go func() {
+		defer c.wlock.unlock()
+		conn := c.conn.NetConn()
+		_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := conn.Write(rest); err != nil {
+			go c.closeWith(closeNormal, "terminated")
+		}
+	}()
+	return quickSent
+}
+
+var frameBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// appendTextFrame appends one unmasked, final text frame (RFC 6455 5.2)
+// holding the parts, as a server sends it.
+func appendTextFrame(b []byte, parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	b = append(b, 0x80|websocket.TextMessage)
+	switch {
+	case n <= 125:
+		b = append(b, byte(n))
+	case n <= 0xffff:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
 
 // closeWith closes the connection once, with code and reason, and ends its
 // operations.
@@ -668,7 +753,12 @@ func (c *wsConn) closeWith(code int, reason string) {
 	if len(reason) > maxCloseReasonBytes {
 		reason = reason[:maxCloseReasonBytes]
 	}
-	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	// A write stuck on a peer that reads nothing keeps the lock until its
+	// deadline: then the connection closes without the close frame.
+	if c.wlock.lockWithin(time.Second) {
+		_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		c.wlock.unlock()
+	}
 	_ = c.conn.Close()
 }
 
