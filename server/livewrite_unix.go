@@ -3,7 +3,7 @@
 package server
 
 import (
-	"errors"
+	"sync"
 	"syscall"
 )
 
@@ -11,20 +11,40 @@ import (
 // It bypasses the poller's write lock and deadline, which the connection's
 // own write lock stands in for.
 func tryWrite(raw syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var werr error
-	if err := raw.Control(func(fd uintptr) { n, werr = syscall.Write(int(fd), b) }); err != nil {
-		return 0, err // closed
-	}
+	w := socketWrites.Get().(*socketWrite)
+	w.b = b
+	err := raw.Control(w.fn)
+	n, werr := w.n, w.err
+	w.b, w.err = nil, nil
+	socketWrites.Put(w)
 	switch {
+	case err != nil:
+		return 0, err // closed
 	case werr == nil:
 		return n, nil
-	case errors.Is(werr, syscall.EAGAIN), errors.Is(werr, syscall.EINTR):
+	case werr == syscall.EAGAIN, werr == syscall.EINTR:
 		return 0, nil
 	default:
 		return 0, werr
 	}
 }
+
+// socketWrite is one write(2) in the form RawConn.Control takes, kept for
+// reuse: a closure per write would be three allocations per delivery.
+type socketWrite struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr)
+}
+
+var socketWrites = sync.Pool{New: func() any {
+	w := &socketWrite{}
+	w.fn = w.write
+	return w
+}}
+
+func (w *socketWrite) write(fd uintptr) { w.n, w.err = syscall.Write(int(fd), w.b) }
 
 // rawConnOf is the socket under conn, for tryWrite; nil when conn is not a
 // socket of this process (TLS, a test pipe): its deliveries go the blocking

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"io"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -90,34 +91,138 @@ func TestParseErrorPayload(t *testing.T) {
 	}
 }
 
-func TestSSEParser(t *testing.T) {
-	stream := ": heartbeat\n\n" +
-		"event: next\r\nid: c1\r\ndata: {\"a\":1}\r\n\r\n" +
-		"event: next\nid: c2\ndata: line1\ndata: line2\n\n" +
+// feed hands h the stream in pieces of the given sizes, cycling.
+func feed(h streamHandler, stream []byte, sizes ...int) bool {
+	for i := 0; len(stream) > 0; i++ {
+		n := min(sizes[i%len(sizes)], len(stream))
+		if !h.data(stream[:n], time.Now().UnixNano()) {
+			return false
+		}
+		stream = stream[n:]
+	}
+	return true
+}
+
+func TestSSEStream(t *testing.T) {
+	occurred := time.Now()
+	body := ": heartbeat\n\n" +
+		"event: next\r\nid: c1\r\ndata: " + nextPayload("t1", occurred) + "\r\n\r\n" +
+		"event: next\nid: c2\ndata: " + nextPayload("t2", occurred) + "\n\n" +
 		"data: plain\n\n" +
-		"retry: 10\nunknown: x\n: comment\nevent: complete\ndata:\n\n"
-	p := newSSEParser(strings.NewReader(stream))
-	want := []sseEvent{
-		{event: "next", id: "c1", data: []byte(`{"a":1}`)},
-		{event: "next", id: "c2", data: []byte("line1\nline2")},
-		{event: "message", data: []byte("plain")},
-		{event: "complete", data: []byte("")},
+		"retry: 10\nunknown: x\n: comment\nevent: complete\ndata:\n\n" +
+		"event: next\ndata: " + nextPayload("after-complete", occurred) + "\n\n"
+	// The same body as HTTP/1.1 chunks of odd sizes, with an extension.
+	var chunked bytes.Buffer
+	for rest, i := body, 0; len(rest) > 0; i++ {
+		n := min(1+i*7%40, len(rest))
+		fmt.Fprintf(&chunked, "%x;ext=1\r\n%s\r\n", n, rest[:n])
+		rest = rest[n:]
 	}
-	for i, w := range want {
-		got, err := p.next()
-		if err != nil {
-			t.Fatalf("event %d: %v", i, err)
+	chunked.WriteString("0\r\n\r\n")
+	for _, tc := range []struct {
+		name    string
+		chunked bool
+		stream  []byte
+	}{{"identity", false, []byte(body)}, {"chunked", true, chunked.Bytes()}} {
+		for _, sizes := range [][]int{{1}, {3, 1, 17}, {1 << 20}} {
+			table := newEventTable()
+			table.add("t1", "fanout")
+			table.add("t2", "fanout")
+			rec := newRecorder(1, "orderEvents", "shipment", table)
+			s := &sseStream{rec: rec, chunked: tc.chunked}
+			if feed(s, tc.stream, sizes...) {
+				t.Errorf("%s %v: the stream went on after complete", tc.name, sizes)
+			}
+			ds := rec.take()
+			if len(ds) != 2 || ds[0].event != 0 || ds[1].event != 1 || ds[0].occurred != occurred.UnixNano() {
+				t.Errorf("%s %v: deliveries %+v", tc.name, sizes, ds)
+			}
+			if rec.ended.Load() != 1 || rec.badFrames.Load() != 1 {
+				t.Errorf("%s %v: ended %d, bad %d (the unnamed event); errors:\n%s", tc.name, sizes, rec.ended.Load(), rec.badFrames.Load(), rec.errorSummary())
+			}
 		}
-		if got.event != w.event || got.id != w.id || string(got.data) != string(w.data) {
-			t.Errorf("event %d = {%q %q %q}, want {%q %q %q}", i, got.event, got.id, got.data, w.event, w.id, w.data)
+	}
+}
+
+// serverFrame is one unmasked frame, as a server sends it.
+func serverFrame(op byte, fin bool, payload string) []byte {
+	b := []byte{op}
+	if fin {
+		b[0] |= 0x80
+	}
+	switch n := len(payload); {
+	case n <= 125:
+		b = append(b, byte(n))
+	case n <= 0xffff:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, payload...)
+}
+
+// unmask reads the client's frames out of what it sent.
+func unmask(t *testing.T, sent []byte) (ops []byte, payloads []string) {
+	for len(sent) > 0 {
+		if sent[1]&0x80 == 0 {
+			t.Fatalf("unmasked client frame % x", sent)
+		}
+		n, hdr := int(sent[1]&0x7f), 2
+		if n == 126 {
+			n, hdr = int(binary.BigEndian.Uint16(sent[2:])), 4
+		}
+		key := sent[hdr : hdr+4]
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = sent[hdr+4+i] ^ key[i%4]
+		}
+		ops, payloads = append(ops, sent[0]&0x0f), append(payloads, string(p))
+		sent = sent[hdr+4+n:]
+	}
+	return ops, payloads
+}
+
+func TestWSStream(t *testing.T) {
+	occurred := time.Now()
+	long := `{"id":"1","type":"next","payload":` + nextPayload(strings.Repeat("x", 300), occurred) + `}`
+	next := func(tag string) string { return `{"id":"1","type":"next","payload":` + nextPayload(tag, occurred) + `}` }
+	var stream []byte
+	stream = append(stream, serverFrame(opText, true, next("t1"))...)
+	stream = append(stream, serverFrame(opPing, true, "hi")...)
+	stream = append(stream, serverFrame(opText, true, `{"type":"ping"}`)...)
+	// A fragmented message, with a ping between its fragments.
+	stream = append(stream, serverFrame(opText, false, next("t2")[:10])...)
+	stream = append(stream, serverFrame(opPing, true, "")...)
+	stream = append(stream, serverFrame(opContinuation, true, next("t2")[10:])...)
+	stream = append(stream, serverFrame(opText, true, long)...) // a 16-bit length
+	stream = append(stream, serverFrame(opText, true, `{"id":"1","type":"complete"}`)...)
+	stream = append(stream, serverFrame(opText, true, next("t1"))...)
+	for _, sizes := range [][]int{{1}, {2, 5, 1}, {1 << 20}} {
+		table := newEventTable()
+		table.add("t1", "fanout")
+		table.add("t2", "fanout")
+		rec := newRecorder(1, "orderEvents", "shipment", table)
+		var sent []byte
+		s := &wsStream{rec: rec, send: func(b []byte) error { sent = append(sent, b...); return nil }}
+		if feed(s, stream, sizes...) {
+			t.Errorf("%v: the stream went on after complete", sizes)
+		}
+		ds := rec.take()
+		if len(ds) != 3 || ds[0].event != 0 || ds[1].event != 1 || ds[2].event != -1 {
+			t.Errorf("%v: deliveries %+v; errors:\n%s", sizes, ds, rec.errorSummary())
+		}
+		ops, payloads := unmask(t, sent)
+		if len(ops) != 3 || ops[0] != opPong || payloads[0] != "hi" || ops[1] != opText || payloads[1] != `{"type":"pong"}` || ops[2] != opPong || payloads[2] != "" {
+			t.Errorf("%v: the client sent %v %q", sizes, ops, payloads)
+		}
+		if rec.ended.Load() != 1 {
+			t.Errorf("%v: complete did not end the stream", sizes)
 		}
 	}
-	if _, err := p.next(); err != io.EOF {
-		t.Errorf("after the last event: %v, want EOF", err)
-	}
-	p = newSSEParser(strings.NewReader("event: next\ndata: cut"))
-	if _, err := p.next(); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("truncated stream: %v, want unexpected EOF", err)
+	rec := newRecorder(1, "orderEvents", "shipment", newEventTable())
+	if (&wsStream{rec: rec}).data([]byte{0x81, 0x85, 1, 2, 3, 4, 5}, 0) || rec.ended.Load() != 1 {
+		t.Error("a masked frame from the server was taken")
 	}
 }
 

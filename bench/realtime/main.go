@@ -37,6 +37,7 @@ type options struct {
 	trigger         string
 	projectFilter   bool
 	connConcurrency int
+	reader          string
 	eventTimeout    time.Duration
 	confirmTimeout  time.Duration
 	settle          time.Duration
@@ -133,6 +134,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.BoolVar(&o.projectFilter, "project-filter", false, "subscribe with orderEvents(projectId:) for the changed order's project")
 	fs.BoolVar(&o.distinct, "distinct", false, "give every subscriber an operation of its own (the query with a comment naming it), so the server executes each event once per subscriber, as for subscribers who are all different users")
 	fs.IntVar(&o.connConcurrency, "connect-concurrency", 200, "subscribers being opened at once")
+	fs.StringVar(&o.reader, "reader", "epoll", "how the generator reads its sockets: epoll (one loop per core, Linux) or goroutines (one per connection)")
 	fs.DurationVar(&o.eventTimeout, "event-timeout", 30*time.Second, "how long one change may take to reach every subscriber")
 	fs.DurationVar(&o.confirmTimeout, "subscribe-timeout", 3*time.Minute, "how long opening and confirming all subscribers may take")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "pause before each memory reading")

@@ -90,8 +90,9 @@ type recorder struct {
 	unknown   atomic.Int64 // events no mutation of the driver's explains
 
 	shards [recorderShards]struct {
-		mu sync.Mutex
-		d  []rawDelivery
+		mu    sync.Mutex
+		d     []rawDelivery
+		arena []byte // where the messages of d are kept
 	}
 
 	errMu sync.Mutex
@@ -102,13 +103,20 @@ func newRecorder(n int, field, trigger string, events *eventTable) *recorder {
 	return &recorder{field: field, trigger: trigger, events: events, got: make([]atomic.Bool, n), errs: make(map[string]int)}
 }
 
-// receive records a next message sub read at recv: a whole
-// graphql-transport-ws message when frame is set, else a next payload. msg
-// must not be reused by the caller.
-func (r *recorder) receive(sub int, msg []byte, frame bool, recv time.Time) {
+// receive records a next message sub read at recv (unix nanoseconds): a
+// whole graphql-transport-ws message when frame is set, else a next
+// payload. msg is copied: readers reuse their buffers.
+func (r *recorder) receive(sub int, msg []byte, frame bool, recv int64) {
 	s := &r.shards[sub%recorderShards]
 	s.mu.Lock()
-	s.d = append(s.d, rawDelivery{sub: int32(sub), frame: frame, recv: recv.UnixNano(), msg: msg})
+	if cap(s.arena)-len(s.arena) < len(msg) {
+		// Copies into large blocks: an allocation per message would make
+		// the generator collect garbage while the server fans out.
+		s.arena = make([]byte, 0, max(1<<20, len(msg)))
+	}
+	at := len(s.arena)
+	s.arena = append(s.arena, msg...)
+	s.d = append(s.d, rawDelivery{sub: int32(sub), frame: frame, recv: recv, msg: s.arena[at:len(s.arena):len(s.arena)]})
 	s.mu.Unlock()
 	if !r.got[sub].Swap(true) {
 		r.confirmed.Add(1)
@@ -196,7 +204,7 @@ func (r *recorder) take() []delivery {
 		s := &r.shards[i]
 		s.mu.Lock()
 		raws = append(raws, s.d...)
-		s.d = nil
+		s.d, s.arena = nil, nil
 		s.mu.Unlock()
 	}
 	all := make([]delivery, 0, len(raws))

@@ -50,6 +50,7 @@ type result struct {
 
 	fanout     summary // commit → client, over every delivery of the fan-out phase
 	allReached summary // per change: commit → the last subscriber has it
+	oneReached summary // per change: commit → the first subscriber has it
 	fromResp   summary // mutation response → client (the response follows the commit)
 	commitLag  time.Duration
 	missing    int // fan-out deliveries that never came
@@ -173,6 +174,11 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 		return res, err
 	}
 	rec := newRecorder(n, o.subscription, o.trigger, table)
+	rd, err := newReaders(o.reader)
+	if err != nil {
+		return res, err
+	}
+	defer rd.stop()
 	op := subscriptionOperation(o.subscription, ch.order.ID, "")
 	if o.projectFilter {
 		op = subscriptionOperation(o.subscription, ch.order.ID, ch.order.ProjectID)
@@ -222,17 +228,17 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 		frame := subscribeFrame("1", op)
 		open = func(ctx context.Context, i int) (subscriberConn, error) {
 			if o.distinct {
-				return openWS(ctx, wsURL, o.token, subscribeFrame("1", op.distinct(i)), i, rec)
+				return openWS(ctx, wsURL, o.token, subscribeFrame("1", op.distinct(i)), i, rec, rd)
 			}
-			return openWS(ctx, wsURL, o.token, frame, i, rec)
+			return openWS(ctx, wsURL, o.token, frame, i, rec, rd)
 		}
 	case "sse":
 		req := sseRequest(u.Host, o.token, op)
 		open = func(ctx context.Context, i int) (subscriberConn, error) {
 			if o.distinct {
-				return openSSE(ctx, u.Host, sseRequest(u.Host, o.token, op.distinct(i)), i, rec)
+				return openSSE(ctx, u.Host, sseRequest(u.Host, o.token, op.distinct(i)), i, rec, rd)
 			}
-			return openSSE(ctx, u.Host, req, i, rec)
+			return openSSE(ctx, u.Host, req, i, rec, rd)
 		}
 	}
 	stopProgress := progress(func() string {
@@ -374,7 +380,7 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 	res.fanEvents = o.events
 	fanDeliveries := rec.take()
 	events := table.snapshot()
-	res.fanout, res.allReached, res.fromResp, res.missing, res.commitLag = analyse(fanDeliveries, events, "fanout", alive())
+	res.fanout, res.oneReached, res.allReached, res.fromResp, res.missing, res.commitLag = analyse(fanDeliveries, events, "fanout", alive())
 
 	// Burst: changes back to back; deliveries per second.
 	if o.burst > 0 {
@@ -399,7 +405,7 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 			res.burstDur = time.Unix(0, lastRecv).Sub(start)
 			res.burstRate = float64(len(ds)) / res.burstDur.Seconds()
 		}
-		res.burst, _, _, res.burstMissing, _ = analyse(ds, table.snapshot(), "burst", alive())
+		res.burst, _, _, _, res.burstMissing, _ = analyse(ds, table.snapshot(), "burst", alive())
 		fmt.Fprintf(os.Stderr, "  %s deliveries in %s, load %s\n", commas(len(ds)), res.burstDur.Round(time.Millisecond), loadAvg())
 	}
 
@@ -413,15 +419,17 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 
 // analyse turns one phase's deliveries into latency figures: every delivery
 // from its event's commit stamp (occurredAt), each change's time until the
-// last subscriber had it, every delivery from the mutation's response, the
+// first and the last subscriber had it, every delivery from the mutation's
+// response, the
 // deliveries that never came, and the median time from occurredAt to the
 // mutation's response (how much of the transaction occurredAt leaves out).
-func analyse(ds []delivery, events []*triggered, phase string, subscribers int) (all, reached, fromResp summary, missing int, commitLag time.Duration) {
+func analyse(ds []delivery, events []*triggered, phase string, subscribers int) (all, first, reached, fromResp summary, missing int, commitLag time.Duration) {
 	lat := make([]time.Duration, 0, len(ds))
 	resp := make([]time.Duration, 0, len(ds))
 	type perEvent struct {
 		n        int
 		occurred int64
+		first    int64
 		last     int64
 	}
 	per := make(map[int32]*perEvent)
@@ -434,13 +442,14 @@ func analyse(ds []delivery, events []*triggered, phase string, subscribers int) 
 		resp = append(resp, time.Duration(d.recv-ev.responded.UnixNano()))
 		p := per[d.event]
 		if p == nil {
-			p = &perEvent{occurred: d.occurred}
+			p = &perEvent{occurred: d.occurred, first: d.recv}
 			per[d.event] = p
 		}
 		p.n++
+		p.first = min(p.first, d.recv)
 		p.last = max(p.last, d.recv)
 	}
-	var reach, lags []time.Duration
+	var reach, firsts, lags []time.Duration
 	for i, ev := range events {
 		if ev.phase != phase || ev.err != nil {
 			continue
@@ -452,13 +461,14 @@ func analyse(ds []delivery, events []*triggered, phase string, subscribers int) 
 		}
 		missing += max(subscribers-p.n, 0)
 		reach = append(reach, time.Duration(p.last-p.occurred))
+		firsts = append(firsts, time.Duration(p.first-p.occurred))
 		lags = append(lags, ev.responded.Sub(time.Unix(0, p.occurred)))
 	}
 	if len(lags) > 0 {
 		slices.Sort(lags)
 		commitLag = lags[len(lags)/2]
 	}
-	return summarize(lat), summarize(reach), summarize(resp), missing, commitLag
+	return summarize(lat), summarize(firsts), summarize(reach), summarize(resp), missing, commitLag
 }
 
 // waitFor polls cond every 2 ms until it holds (true), d passes or ctx ends
@@ -548,6 +558,7 @@ func (r result) print() {
 	f := r.fanout
 	fmt.Fprintf(&b, "fan-out, %d changes one at a time: %s deliveries, commit→client p50 %s p90 %s p99 %s max %s ms\n",
 		r.fanEvents, commas(f.N), ms(f.P50), ms(f.P90), ms(f.P99), ms(f.Max))
+	fmt.Fprintf(&b, "  per change, commit→first subscriber: p50 %s max %s ms\n", ms(r.oneReached.P50), ms(r.oneReached.Max))
 	fmt.Fprintf(&b, "  per change, commit→last subscriber: p50 %s max %s ms; mutation response→client p50 %s p99 %s ms; occurredAt precedes the response by %s ms (median)\n",
 		ms(r.allReached.P50), ms(r.allReached.Max), ms(r.fromResp.P50), ms(r.fromResp.P99), ms(r.commitLag))
 	if r.serverCPU > 0 {

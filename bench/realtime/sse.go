@@ -4,28 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"strings"
-	"sync/atomic"
+	"strconv"
 	"time"
 )
 
-// sseClient is one GraphQL-over-SSE stream in distinct connections mode: a
-// POST /graphql with Accept: text/event-stream, one TCP connection, one
-// operation (https://github.com/enisdenjo/graphql-sse, PROTOCOL.md).
-//
-// It speaks HTTP/1.1 by hand on a plain connection rather than through
-// net/http's Transport, which would add two goroutines and two buffers per
-// stream to the generator while it is competing with the server for the
-// same two cores.
-type sseClient struct {
-	conn    net.Conn
-	closing atomic.Bool
-}
+// GraphQL-over-SSE in distinct connections mode: a POST /graphql with
+// Accept: text/event-stream, one TCP connection, one operation
+// (https://github.com/enisdenjo/graphql-sse, PROTOCOL.md). HTTP/1.1 is
+// written by hand on a plain connection rather than through net/http's
+// Transport, which would add two goroutines and two buffers per stream to
+// the generator while it competes with the server for the same two cores.
 
 // sseRequest builds the raw request every subscriber sends.
 func sseRequest(host, token string, op operation) []byte {
@@ -38,128 +31,161 @@ func sseRequest(host, token string, op operation) []byte {
 	return b.Bytes()
 }
 
-// openSSE connects and sends the request; the response is read by the
-// stream's goroutine, since a server may hold the headers back until it has
-// something to send.
-func openSSE(ctx context.Context, addr string, request []byte, idx int, rec *recorder) (*sseClient, error) {
+// openSSE connects, sends the request and reads the response head; the
+// event stream goes to the readers (reader.go), sseStream parses it.
+func openSSE(ctx context.Context, addr string, request []byte, idx int, rec *recorder, rd readers) (subscriberConn, error) {
 	conn, err := localDial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("sse dial: %w", err)
 	}
-	_ = conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	if _, err := conn.Write(request); err != nil {
-		conn.Close()
+		resetClose(conn)
 		return nil, fmt.Errorf("sse request: %w", err)
 	}
-	c := &sseClient{conn: conn}
-	go c.read(idx, rec)
-	return c, nil
-}
-
-func (c *sseClient) read(idx int, rec *recorder) {
-	br := bufio.NewReaderSize(c.conn, 2048)
+	br := bufio.NewReaderSize(conn, 2048)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		if !c.closing.Load() {
-			rec.streamEnded(idx, fmt.Errorf("sse response: %w", err))
-		}
-		return
+		resetClose(conn)
+		return nil, fmt.Errorf("sse response: %w", err)
 	}
-	defer resp.Body.Close()
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
-		rec.streamEnded(idx, fmt.Errorf("sse response %s (%s): %s", resp.Status, resp.Header.Get("Content-Type"), bytes.TrimSpace(body)))
-		return
+		resetClose(conn)
+		return nil, fmt.Errorf("sse response %s (%s): %s", resp.Status, resp.Header.Get("Content-Type"), bytes.TrimSpace(body))
 	}
+	_ = conn.SetDeadline(time.Time{})
 	rec.started.Add(1)
-	p := newSSEParser(resp.Body)
-	for {
-		ev, err := p.next()
-		recv := time.Now()
-		if err != nil {
-			if !c.closing.Load() {
-				rec.streamEnded(idx, fmt.Errorf("sse stream: %w", err))
-			}
-			return
-		}
-		switch ev.event {
-		case "next":
-			rec.receive(idx, ev.data, false, recv)
-		case "complete":
-			rec.streamEnded(idx, fmt.Errorf("complete %s", ev.data))
-			return
+	s := &sseStream{idx: idx, rec: rec, chunked: len(resp.TransferEncoding) > 0 && resp.TransferEncoding[0] == "chunked"}
+	leftover, _ := br.Peek(br.Buffered())
+	_, closeConn, err := rd.add(conn, bytes.Clone(leftover), s)
+	if err != nil {
+		resetClose(conn)
+		return nil, err
+	}
+	return openStream(closeConn), nil
+}
+
+// sseStream decodes the response body as it arrives (HTTP/1.1 chunked
+// transfer coding, or as it is) and parses its events as the HTML
+// standard's EventSource parsing describes: fields up to a blank line,
+// comments (": ...", the heartbeat) skipped, data lines joined with "\n".
+type sseStream struct {
+	idx     int
+	rec     *recorder
+	chunked bool
+
+	raw      []byte // chunked coding not decoded yet
+	left     int    // bytes of the current chunk's data still to come
+	trailing int    // bytes of the CRLF after it still to come
+	body     []byte // decoded body not parsed into lines yet
+	event    []byte // the fields of the event being read
+	lines    []byte // its data lines, joined
+	hasData  bool
+}
+
+func (s *sseStream) data(b []byte, recv int64) bool {
+	if !s.chunked {
+		s.body = append(s.body, b...)
+		return s.events(recv)
+	}
+	s.raw = append(s.raw, b...)
+	p := s.raw
+	for len(p) > 0 {
+		switch {
+		case s.left > 0:
+			n := min(s.left, len(p))
+			s.body = append(s.body, p[:n]...)
+			s.left -= n
+			p = p[n:]
+		case s.trailing > 0:
+			n := min(s.trailing, len(p))
+			s.trailing -= n
+			p = p[n:]
 		default:
-			rec.badFrames.Add(1)
-			rec.noteError(fmt.Sprintf("unexpected sse event %q: %.200s", ev.event, ev.data))
-		}
-	}
-}
-
-func (c *sseClient) close() {
-	c.closing.Store(true)
-	if tc, ok := c.conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = c.conn.Close()
-}
-
-// sseEvent is one dispatched server-sent event.
-type sseEvent struct {
-	event string
-	id    string
-	data  []byte
-}
-
-// sseParser reads events as the HTML standard's EventSource parsing
-// describes: fields up to a blank line, comments (": ...") skipped, data
-// lines joined with "\n", "event" defaulting to "message". An event with no
-// data is not dispatched.
-type sseParser struct {
-	r *bufio.Reader
-}
-
-func newSSEParser(r io.Reader) *sseParser { return &sseParser{r: bufio.NewReaderSize(r, 1024)} }
-
-func (p *sseParser) next() (sseEvent, error) {
-	var ev sseEvent
-	var data bytes.Buffer
-	hasData := false
-	for {
-		line, err := p.r.ReadString('\n')
-		if err != nil {
-			if err == io.EOF && line != "" {
-				err = io.ErrUnexpectedEOF
+			i := bytes.IndexByte(p, '\n')
+			if i < 0 {
+				s.raw = append(s.raw[:0], p...)
+				return s.events(recv)
 			}
-			return sseEvent{}, err
-		}
-		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-		if line == "" {
-			if hasData || ev.event != "" {
-				if ev.event == "" {
-					ev.event = "message"
+			line, _, _ := bytes.Cut(bytes.TrimRight(p[:i], "\r"), []byte(";"))
+			size, err := strconv.ParseUint(string(line), 16, 31)
+			if err != nil {
+				s.end(fmt.Errorf("sse body: bad chunk size %q", line))
+				return false
+			}
+			p = p[i+1:]
+			if size == 0 {
+				if s.events(recv) {
+					s.end(errors.New("sse stream: the server ended the response"))
 				}
-				ev.data = data.Bytes()
-				return ev, nil
+				return false
 			}
-			continue
-		}
-		if strings.HasPrefix(line, ":") {
-			continue // a comment: the heartbeat
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "event":
-			ev.event = value
-		case "id":
-			ev.id = value
-		case "data":
-			if hasData {
-				data.WriteByte('\n')
-			}
-			data.WriteString(value)
-			hasData = true
+			s.left, s.trailing = int(size), 2
 		}
 	}
+	s.raw = s.raw[:0]
+	return s.events(recv)
 }
+
+// events reads the whole lines in body and dispatches each event a blank
+// line completes.
+func (s *sseStream) events(recv int64) bool {
+	p := s.body
+	for {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			break
+		}
+		line := bytes.TrimSuffix(p[:i], []byte("\r"))
+		p = p[i+1:]
+		switch {
+		case len(line) == 0:
+			if !s.dispatch(recv) {
+				return false
+			}
+		case line[0] == ':': // a comment: the heartbeat
+		default:
+			field, value, _ := bytes.Cut(line, []byte(":"))
+			value = bytes.TrimPrefix(value, []byte(" "))
+			switch string(field) {
+			case "event":
+				s.event = append(s.event[:0], value...)
+			case "data":
+				if s.hasData {
+					s.lines = append(s.lines, '\n')
+				}
+				s.lines = append(s.lines, value...)
+				s.hasData = true
+			}
+		}
+	}
+	s.body = append(s.body[:0], p...)
+	return true
+}
+
+// dispatch handles the event the fields so far make, if any.
+func (s *sseStream) dispatch(recv int64) bool {
+	event, data, hasData := string(s.event), s.lines, s.hasData
+	s.event, s.lines, s.hasData = s.event[:0], s.lines[:0], false
+	if !hasData && event == "" {
+		return true
+	}
+	switch event {
+	case "next":
+		s.rec.receive(s.idx, data, false, recv)
+	case "complete":
+		s.end(fmt.Errorf("complete %s", data))
+		return false
+	default:
+		s.rec.badFrames.Add(1)
+		s.rec.noteError(fmt.Sprintf("unexpected sse event %q: %.200s", event, data))
+	}
+	return true
+}
+
+func (s *sseStream) end(why error) { s.rec.streamEnded(s.idx, why) }
+
+func (s *sseStream) lost(err error) { s.rec.streamEnded(s.idx, fmt.Errorf("sse stream: %w", err)) }
+

@@ -67,9 +67,12 @@ func TestAnalyse(t *testing.T) {
 		{sub: 0, event: 2, occurred: at(1002), recv: at(1004)},
 		{sub: 1, event: 2, occurred: at(1002), recv: at(1006)},
 	}
-	all, reached, fromResp, missing, lag := analyse(ds, events, "fanout", 3)
+	all, first, reached, fromResp, missing, lag := analyse(ds, events, "fanout", 3)
 	if all.N != 5 || all.Max != 30*time.Millisecond || all.Min != 2*time.Millisecond {
 		t.Errorf("all = %+v; want 5 samples from 2 ms to 30 ms", all)
+	}
+	if first.N != 2 || first.Max != 10*time.Millisecond || first.Min != 2*time.Millisecond {
+		t.Errorf("first = %+v; want a: 10 ms, b: 2 ms", first)
 	}
 	if reached.N != 2 || reached.Max != 30*time.Millisecond || reached.Min != 4*time.Millisecond {
 		t.Errorf("reached = %+v; want a: 30 ms, b: 4 ms", reached)

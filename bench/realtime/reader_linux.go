@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// epollReaders reads connections from one epoll loop per core. A
+// connection's socket is taken from the runtime's poller (duplicated, and
+// the net.Conn closed), so a message wakes one poller, not two.
+type epollReaders struct {
+	loops   []*epollLoop
+	next    atomic.Uint64
+	stopped atomic.Bool
+	wg      sync.WaitGroup
+}
+
+// epollBatchDelay and epollBatchEvents: a loop that woke for fewer than
+// epollBatchEvents sockets pauses epollBatchDelay before waiting again, so
+// that during a fan-out it wakes once per batch rather than once per
+// message, a wake-up the server's write would otherwise pay for too. A
+// message that arrives during the pause is stamped when it is read, up to
+// the pause later: latencies are overstated by at most that much.
+const (
+	epollBatchDelay  = 100 * time.Microsecond
+	epollBatchEvents = 64
+)
+
+type epollLoop struct {
+	ep    int
+	mu    sync.Mutex
+	conns map[int32]*epollConn
+}
+
+type epollConn struct {
+	fd      int
+	h       streamHandler
+	closing atomic.Bool
+	gone    bool // the loop's: the stream is over
+}
+
+func newReaders(kind string) (readers, error) {
+	switch kind {
+	case "goroutines":
+		return goroutineReaders{}, nil
+	case "epoll", "":
+	default:
+		return nil, fmt.Errorf("--reader %q: want epoll or goroutines", kind)
+	}
+	r := &epollReaders{}
+	for range runtime.GOMAXPROCS(0) {
+		ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err != nil {
+			r.stop()
+			return nil, fmt.Errorf("epoll: %w", err)
+		}
+		l := &epollLoop{ep: ep, conns: map[int32]*epollConn{}}
+		r.loops = append(r.loops, l)
+		r.wg.Go(func() { l.run(&r.stopped) })
+	}
+	return r, nil
+}
+
+func (r *epollReaders) add(conn net.Conn, leftover []byte, h streamHandler) (func([]byte) error, func(), error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return goroutineReaders{}.add(conn, leftover, h)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, nil, err
+	}
+	fd := -1
+	var dupErr error
+	if err := raw.Control(func(s uintptr) { fd, dupErr = syscall.Dup(int(s)) }); err != nil {
+		return nil, nil, err
+	}
+	if dupErr != nil {
+		return nil, nil, fmt.Errorf("dup: %w", dupErr)
+	}
+	// The duplicate keeps the socket open (and non-blocking: the flag is
+	// the socket's); closing the net.Conn takes it out of the runtime's
+	// poller.
+	_ = conn.Close()
+	syscall.CloseOnExec(fd)
+	c := &epollConn{fd: fd, h: h}
+	send := func(b []byte) error {
+		for len(b) > 0 {
+			n, err := syscall.Write(fd, b)
+			if errors.Is(err, syscall.EAGAIN) {
+				time.Sleep(time.Millisecond) // a full buffer: only a ping's answer waits here
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+		return nil
+	}
+	closeConn := func() {
+		if c.closing.Swap(true) {
+			return
+		}
+		_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
+		l := r.loops[uint64(fd)%uint64(len(r.loops))]
+		l.mu.Lock()
+		delete(l.conns, int32(fd))
+		_ = syscall.Close(fd) // also leaves the epoll set
+		l.mu.Unlock()
+	}
+	if len(leftover) > 0 && !h.data(leftover, time.Now().UnixNano()) {
+		c.gone = true
+	}
+	l := r.loops[uint64(fd)%uint64(len(r.loops))]
+	l.mu.Lock()
+	l.conns[int32(fd)] = c
+	l.mu.Unlock()
+	if !c.gone {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
+		if err := syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			closeConn()
+			return nil, nil, fmt.Errorf("epoll_ctl: %w", err)
+		}
+	}
+	return send, closeConn, nil
+}
+
+func (r *epollReaders) stop() {
+	r.stopped.Store(true)
+	r.wg.Wait()
+	for _, l := range r.loops {
+		_ = syscall.Close(l.ep)
+	}
+}
+
+// run reads ready sockets until stopped.
+func (l *epollLoop) run(stopped *atomic.Bool) {
+	events := make([]syscall.EpollEvent, 1024)
+	buf := make([]byte, 64<<10)
+	for !stopped.Load() {
+		n, err := syscall.EpollWait(l.ep, events, 200) // ms: looks at stopped
+		if err != nil {
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			return
+		}
+		for _, ev := range events[:n] {
+			// Under the lock, which close takes too: a socket closed
+			// meanwhile, and its number reused, is never read for the
+			// wrong stream.
+			l.mu.Lock()
+			if c := l.conns[ev.Fd]; c != nil && !c.gone {
+				l.read(c, buf)
+			}
+			l.mu.Unlock()
+		}
+		if n < epollBatchEvents {
+			time.Sleep(epollBatchDelay)
+		}
+	}
+}
+
+// read reads what c's socket holds, once: epoll is level-triggered, so
+// whatever is left wakes the next wait.
+func (l *epollLoop) read(c *epollConn, buf []byte) {
+	n, err := syscall.Read(c.fd, buf)
+	recv := time.Now().UnixNano()
+	switch {
+	case n > 0:
+		if !c.h.data(buf[:n], recv) {
+			l.forget(c)
+		}
+	case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
+	default:
+		if err == nil {
+			err = errors.New("connection closed by the server")
+		}
+		if !c.closing.Load() {
+			c.h.lost(err)
+		}
+		l.forget(c)
+	}
+}
+
+// forget stops watching a stream that is over; its socket stays open
+// until the run closes it.
+func (l *epollLoop) forget(c *epollConn) {
+	c.gone = true
+	_ = syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, c.fd, nil)
+}
