@@ -186,7 +186,9 @@ func unmask(t *testing.T, sent []byte) (ops []byte, payloads []string) {
 func TestWSStream(t *testing.T) {
 	occurred := time.Now()
 	long := `{"id":"1","type":"next","payload":` + nextPayload(strings.Repeat("x", 300), occurred) + `}`
-	next := func(tag string) string { return `{"id":"1","type":"next","payload":` + nextPayload(tag, occurred) + `}` }
+	next := func(tag string) string {
+		return `{"id":"1","type":"next","payload":` + nextPayload(tag, occurred) + `}`
+	}
 	var stream []byte
 	stream = append(stream, serverFrame(opText, true, next("t1"))...)
 	stream = append(stream, serverFrame(opPing, true, "hi")...)

@@ -188,4 +188,3 @@ func (s *sseStream) dispatch(recv int64) bool {
 func (s *sseStream) end(why error) { s.rec.streamEnded(s.idx, why) }
 
 func (s *sseStream) lost(err error) { s.rec.streamEnded(s.idx, fmt.Errorf("sse stream: %w", err)) }
-
