@@ -96,8 +96,13 @@ func (l *liveStream) quick(e *switchyard.Event) bool {
 	if l.gone {
 		return true
 	}
-	r := l.results.ready(l.op, l.mine, e.Seq)
+	r, shared := l.results.ready(l.op, l.mine, e.Seq)
 	if r == nil {
+		// A result of this caller's own reads through the services, for
+		// each caller: those run side by side on goroutines of their own.
+		if !shared {
+			return false
+		}
 		if r = l.awaitResult(e); r == nil {
 			return false
 		}
@@ -113,12 +118,13 @@ func (l *liveStream) quick(e *switchyard.Event) bool {
 	}
 }
 
-// awaitResult executes e, or waits for the execution that is under way,
-// for as long as an execution of an event's own data takes: each new event
-// is new to the first subscribers a deliverer takes, and handing them all
-// to goroutines of their own while it runs would undo the pool. An
-// execution that reads the database can take longer; it goes on, and nil
-// sends e the blocking way, where its result will be waited for.
+// awaitResult executes e for the operation, or waits for the execution
+// that is under way, for as long as an execution of an event's own data
+// takes: each new event is new to the first subscribers a deliverer takes,
+// and handing them all to goroutines of their own while it runs would undo
+// the pool. An execution that reads the database can take longer; it goes
+// on, and nil sends e the blocking way, where its result will be waited
+// for.
 func (l *liveStream) awaitResult(e *switchyard.Event) *sharedResult {
 	done := make(chan *sharedResult, 1)
 	go func() { done <- l.result(e) }()
@@ -535,19 +541,21 @@ func (c *sharedResults) get(op, mine resultKey, seq int64, fill func(*sharedResu
 	return own
 }
 
-// ready is get's result if it has been computed already, else nil.
-func (c *sharedResults) ready(op, mine resultKey, seq int64) *sharedResult {
-	r := c.entry(op, seq)
+// ready is get's result if it has been computed already, else nil; shared
+// then says whether the missing result is the operation's, which every
+// subscriber of it may share, rather than the caller's own.
+func (c *sharedResults) ready(op, mine resultKey, seq int64) (r *sharedResult, shared bool) {
+	r = c.entry(op, seq)
 	if !r.done.Load() {
-		return nil
+		return nil, true
 	}
 	if r.universal || r.by == mine {
-		return r
+		return r, true
 	}
 	if own := c.entry(mine, seq); own.done.Load() {
-		return own
+		return own, false
 	}
-	return nil
+	return nil, false
 }
 
 // entry finds or makes the slot of (key, seq).
