@@ -167,7 +167,7 @@ func (r *eventReader) wake() {
 	r.pending.Store(true)
 	if r.running.CompareAndSwap(false, true) {
 		if r.quick == nil || !deliverers.submit(r) {
-			go r.drain(nil)
+			go r.drain(nil, false)
 		}
 	}
 }
@@ -175,8 +175,10 @@ func (r *eventReader) wake() {
 // drain delivers taken, if not nil, and takes what is queued, then
 // returns; a later wake starts another. Setting pending before trying to
 // start one, and clearing it before looking, is what keeps a wake between
-// the last look and running's reset from being lost.
-func (r *eventReader) drain(taken *switchyard.Event) {
+// the last look and running's reset from being lost. On a deliverer, which
+// must not block, the first event quick cannot deliver, and the end, go on
+// in a goroutine of their own.
+func (r *eventReader) drain(taken *switchyard.Event, onDeliverer bool) {
 	if taken != nil {
 		r.event(taken)
 	}
@@ -186,42 +188,23 @@ func (r *eventReader) drain(taken *switchyard.Event) {
 			e, more := r.sub.TryNext()
 			if e == nil {
 				if !more {
-					r.end()
+					if onDeliverer {
+						go r.end()
+					} else {
+						r.end()
+					}
 					return // running stays set: the stream is over
 				}
 				break
 			}
-			// The quick way, where it can, is the cheaper one here too.
-			if r.quick == nil || !r.quick(e) {
-				r.event(e)
+			if r.quick != nil && r.quick(e) {
+				continue
 			}
-		}
-		r.running.Store(false)
-		if !r.pending.Load() || !r.running.CompareAndSwap(false, true) {
-			return
-		}
-	}
-}
-
-// drainQuick is drain on a deliverer, which must not block: at the first
-// event quick cannot deliver, and for the end, the rest goes on in a
-// goroutine of its own.
-func (r *eventReader) drainQuick() {
-	for {
-		r.pending.Store(false)
-		for {
-			e, more := r.sub.TryNext()
-			if e == nil {
-				if !more {
-					go r.end()
-					return // running stays set: the stream is over
-				}
-				break
-			}
-			if !r.quick(e) {
-				go r.drain(e)
+			if onDeliverer {
+				go r.drain(e, false)
 				return
 			}
+			r.event(e)
 		}
 		r.running.Store(false)
 		if !r.pending.Load() || !r.running.CompareAndSwap(false, true) {

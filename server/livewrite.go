@@ -51,7 +51,7 @@ func (p *delivererPool) submit(r *eventReader) bool {
 
 func (p *delivererPool) work() {
 	for r := range p.ready {
-		r.drainQuick()
+		r.drain(nil, true)
 	}
 }
 

@@ -312,8 +312,7 @@ func (o *hijackedSSE) tryWriteChunk(chunk []byte) (rest []byte, out quickOutcome
 // finishChunk writes the rest tryWriteChunk left, and releases the lock.
 func (o *hijackedSSE) finishChunk(rest []byte) error {
 	defer o.mu.Unlock()
-	o.deadline.at = time.Now().Add(writeTimeout)
-	_ = o.conn.SetWriteDeadline(o.deadline.at)
+	o.deadline.extend(o.conn.SetWriteDeadline)
 	_, err := o.conn.Write(rest)
 	return err
 }

@@ -16,7 +16,6 @@ import (
 // the net.Conn closed), so a message wakes one poller, not two.
 type epollReaders struct {
 	loops   []*epollLoop
-	next    atomic.Uint64
 	stopped atomic.Bool
 	wg      sync.WaitGroup
 }

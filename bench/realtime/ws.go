@@ -146,7 +146,6 @@ func wsInit(conn net.Conn, br *bufio.Reader, token string, sub []byte) error {
 const (
 	opContinuation = 0x0
 	opText         = 0x1
-	opBinary       = 0x2
 	opClose        = 0x8
 	opPing         = 0x9
 	opPong         = 0xa
