@@ -38,6 +38,8 @@ type options struct {
 	projectFilter   bool
 	connConcurrency int
 	reader          string
+	gap             time.Duration
+	perChange       bool
 	eventTimeout    time.Duration
 	confirmTimeout  time.Duration
 	settle          time.Duration
@@ -128,6 +130,8 @@ func parseOptions(args []string) (*options, error) {
 	transports := fs.String("transport", "ws", "`list` of transports to run, comma-separated: ws (graphql-transport-ws), sse (GraphQL over SSE, distinct connections)")
 	sizes := fs.String("n", "1000", "`list` of subscriber counts to run, comma-separated, e.g. 1000,5000,10000")
 	fs.IntVar(&o.events, "events", 20, "changes fanned out one at a time (each waits until every subscriber has it): the latency figures")
+	fs.DurationVar(&o.gap, "gap", 0, "pause before each fan-out change, as between sparse events: a change that finds the machine idle costs more than one right after another")
+	fs.BoolVar(&o.perChange, "per-change", false, "print every fan-out change: its first and last subscriber, the server's and the generator's CPU and the machine's idle time meanwhile")
 	fs.IntVar(&o.burst, "burst", 20, "changes made back to back after that (0: none): the deliveries-per-second figure")
 	fs.StringVar(&o.subscription, "subscription", "orderEvents", "`field` subscribed to: orderEvents (every order event the subscriber may see) or orderUpdated (one order)")
 	fs.StringVar(&o.trigger, "trigger", "shipment", "`mutation` that makes each change: shipment (setOrderShipment on one order, repeatable) or status (updateOrderStatus PENDING→PAID, a new order each time; orderEvents only)")

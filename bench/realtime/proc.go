@@ -126,3 +126,37 @@ func loadAvg() string {
 	}
 	return f[0]
 }
+
+// cost is what the machine had spent up to a moment: the server's CPU, the
+// generator's and the machine's idle and total time (/proc/stat, in ticks).
+type cost struct {
+	server, generator time.Duration
+	idle, total       int64
+}
+
+func changeCost(serverPID int) cost {
+	var c cost
+	if serverPID != 0 {
+		c.server, _ = procCPU(serverPID)
+	}
+	c.generator = selfCPU()
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		// "cpu  user nice system idle iowait irq softirq steal ...": idle
+		// counts idle and iowait.
+		line, _, _ := strings.Cut(string(b), "\n")
+		for i, f := range strings.Fields(line)[1:] {
+			n, _ := strconv.ParseInt(f, 10, 64)
+			c.total += n
+			if i == 3 || i == 4 {
+				c.idle += n
+			}
+		}
+	}
+	return c
+}
+
+func (c cost) since(before cost) cost {
+	return cost{c.server - before.server, c.generator - before.generator, c.idle - before.idle, c.total - before.total}
+}
+
+func (c cost) idlePercent() float64 { return 100 * float64(c.idle) / float64(max(c.total, 1)) }

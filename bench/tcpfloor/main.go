@@ -30,17 +30,18 @@ func main() {
 	rounds := flag.Int("rounds", 20, "messages per connection")
 	size := flag.Int("size", 300, "message size in bytes (a next message of bench/realtime is about 300)")
 	writers := flag.Int("writers", 1, "writer goroutines, each writing to its share of the connections")
+	gap := flag.Duration("gap", 0, "pause before each round, as between sparse events (an idle connection's first message costs more)")
 	writerAddr := flag.String("writer", "", "internal: run as the writer on this address")
 	flag.Parse()
 	raiseFileLimit(uint64(*n) + 100)
 	if *writerAddr != "" {
-		if err := write(*writerAddr, *n, *rounds, *size, *writers); err != nil {
+		if err := write(*writerAddr, *n, *rounds, *size, *writers, *gap); err != nil {
 			fmt.Fprintln(os.Stderr, "tcpfloor writer:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := read(*n, *rounds, *size, *writers); err != nil {
+	if err := read(*n, *rounds, *size, *writers, *gap); err != nil {
 		fmt.Fprintln(os.Stderr, "tcpfloor:", err)
 		os.Exit(1)
 	}
@@ -54,7 +55,7 @@ func raiseFileLimit(need uint64) {
 	}
 }
 
-func write(addr string, n, rounds, size, writers int) error {
+func write(addr string, n, rounds, size, writers int, gap time.Duration) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -71,7 +72,9 @@ func write(addr string, n, rounds, size, writers int) error {
 	// The first connection also carries the reader's "round complete" byte.
 	ack := make([]byte, 1)
 	msg := make([]byte, size)
+	cpu0 := selfCPU()
 	for range rounds {
+		time.Sleep(gap)
 		binary.LittleEndian.PutUint64(msg, uint64(time.Now().UnixNano()))
 		var wg sync.WaitGroup
 		for w := range writers {
@@ -86,17 +89,18 @@ func write(addr string, n, rounds, size, writers int) error {
 			return err
 		}
 	}
+	fmt.Fprintf(os.Stderr, "tcpfloor: the writer's CPU: %.1f µs per message\n", float64(selfCPU()-cpu0)/1e3/float64(n*rounds))
 	return nil
 }
 
-func read(n, rounds, size, writers int) error {
+func read(n, rounds, size, writers int, gap time.Duration) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	child := exec.Command(os.Args[0], "-writer", addr, "-n", fmt.Sprint(n), "-rounds", fmt.Sprint(rounds), "-size", fmt.Sprint(size), "-writers", fmt.Sprint(writers))
+	child := exec.Command(os.Args[0], "-writer", addr, "-n", fmt.Sprint(n), "-rounds", fmt.Sprint(rounds), "-size", fmt.Sprint(size), "-writers", fmt.Sprint(writers), "-gap", gap.String())
 	child.Stderr = os.Stderr
 	out, err := child.StdoutPipe()
 	if err != nil {
@@ -157,3 +161,11 @@ func read(n, rounds, size, writers int) error {
 }
 
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
