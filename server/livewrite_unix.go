@@ -5,7 +5,6 @@ package server
 import (
 	"sync"
 	"syscall"
-	"unsafe"
 )
 
 // tryWrite writes b without waiting and reports how much the socket took.
@@ -57,12 +56,12 @@ func (w *socketWrite) write(fd uintptr) {
 		w.n, w.err = 0, nil
 		return
 	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&w.b[0])), uintptr(len(w.b)))
+	n, errno := rawSend(fd, w.b)
 	if errno != 0 {
 		w.n, w.err = 0, errno
 		return
 	}
-	w.n, w.err = int(n), nil
+	w.n, w.err = n, nil
 }
 
 // rawConnOf is the socket under conn, for tryWrite; nil when conn is not a
