@@ -123,7 +123,7 @@ func (r *epollReaders) add(conn net.Conn, leftover []byte, h streamHandler) (fun
 	l.conns[int32(fd)] = c
 	l.mu.Unlock()
 	if !c.gone {
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET, Fd: int32(fd)}
 		if err := syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			closeConn()
 			return nil, nil, fmt.Errorf("epoll_ctl: %w", err)
@@ -168,25 +168,37 @@ func (l *epollLoop) run(stopped *atomic.Bool) {
 	}
 }
 
-// read reads what c's socket holds, once: epoll is level-triggered, so
-// whatever is left wakes the next wait.
+// read reads what c's socket holds. The sockets are edge-triggered, so it
+// reads until the socket is empty: a read shorter than buf found it so, and
+// anything that arrives later is a new edge. (Level-triggered, each wait
+// would poll every socket it had just reported once more, to find it
+// empty: a quarter of the loop's time went to waiting.)
 func (l *epollLoop) read(c *epollConn, buf []byte) {
-	n, err := rawRead(c.fd, buf)
-	recv := time.Now().UnixNano()
-	switch {
-	case n > 0:
-		if !c.h.data(buf[:n], recv) {
+	for {
+		n, err := rawRead(c.fd, buf)
+		recv := time.Now().UnixNano()
+		switch {
+		case n > 0:
+			if !c.h.data(buf[:n], recv) {
+				l.forget(c)
+				return
+			}
+			if n < len(buf) {
+				return
+			}
+		case errors.Is(err, syscall.EINTR):
+		case errors.Is(err, syscall.EAGAIN):
+			return
+		default:
+			if err == nil {
+				err = errors.New("connection closed by the server")
+			}
+			if !c.closing.Load() {
+				c.h.lost(err)
+			}
 			l.forget(c)
+			return
 		}
-	case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
-	default:
-		if err == nil {
-			err = errors.New("connection closed by the server")
-		}
-		if !c.closing.Load() {
-			c.h.lost(err)
-		}
-		l.forget(c)
 	}
 }
 
