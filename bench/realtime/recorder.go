@@ -208,13 +208,16 @@ func (r *recorder) reserve(deliveries int) {
 	size := perShard * (r.meanMsg + r.meanMsg/4 + 64)
 	for i := range r.shards {
 		s := &r.shards[i]
-		d := make([]rawDelivery, 0, perShard+len(s.d))
+		d := make([]rawDelivery, perShard+len(s.d))
+		for j := range d {
+			d[j].sub = 1
+		}
 		arena := make([]byte, size)
 		for at := 0; at < len(arena); at += 4096 {
 			arena[at] = 1
 		}
 		s.mu.Lock()
-		s.d = append(d, s.d...)
+		s.d = append(d[:0], s.d...)
 		s.arena = arena[:0] // messages already recorded stay where they are
 		s.mu.Unlock()
 	}
