@@ -92,10 +92,17 @@ func TestParseErrorPayload(t *testing.T) {
 }
 
 // feed hands h the stream in pieces of the given sizes, cycling.
+// Like the readers, it hands h one buffer that it reuses, and it scribbles
+// over it after each call: h must keep nothing of it.
 func feed(h streamHandler, stream []byte, sizes ...int) bool {
+	buf := make([]byte, len(stream))
 	for i := 0; len(stream) > 0; i++ {
-		n := min(sizes[i%len(sizes)], len(stream))
-		if !h.data(stream[:n], time.Now().UnixNano()) {
+		n := copy(buf[:min(sizes[i%len(sizes)], len(stream))], stream)
+		ok := h.data(buf[:n], time.Now().UnixNano())
+		for j := range buf[:n] {
+			buf[j] = '#'
+		}
+		if !ok {
 			return false
 		}
 		stream = stream[n:]
