@@ -105,7 +105,10 @@ lint: ## go vet, plus staticcheck when it can be fetched
 
 # Benchmarks measure, they do not pass or fail: run them on a quiet machine
 # and read the figures (bench/README.md records the last ones).
-BENCH_REALTIME_FLAGS ?= -transport ws,sse -n 1000,5000,10000 -markdown
+# --profile builds the server with a pprof listener (a build overlay) so that
+# memory per subscriber can be read after a forced GC; the profiles land in
+# .data/bench-profiles.
+BENCH_REALTIME_FLAGS ?= -transport ws,sse -n 1000,5000,10000 -markdown -profile .data/bench-profiles
 GO_BENCH_FLAGS ?= -benchtime 1s
 
 .PHONY: bench

@@ -390,7 +390,13 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 	res.fanEvents = o.events
 	fanDeliveries := rec.take()
 	events := table.snapshot()
-	res.fanout, res.oneReached, res.allReached, res.fromResp, res.missing, res.commitLag = analyse(fanDeliveries, events, "fanout", alive())
+	fan := analyse(fanDeliveries, events, "fanout", alive())
+	res.fanout, res.oneReached, res.allReached, res.fromResp, res.missing, res.commitLag = fan.all, fan.first, fan.reached, fan.fromResp, fan.missing, fan.commitLag
+	if o.perChange {
+		for i, c := range fan.changes {
+			fmt.Fprintf(os.Stderr, "  change %d: occurredAt → first subscriber %s ms, → last %s ms\n", i+1, ms(c.first), ms(c.last))
+		}
+	}
 
 	// Burst: changes back to back; deliveries per second.
 	if o.burst > 0 {
@@ -415,7 +421,8 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 			res.burstDur = time.Unix(0, lastRecv).Sub(start)
 			res.burstRate = float64(len(ds)) / res.burstDur.Seconds()
 		}
-		res.burst, _, _, _, res.burstMissing, _ = analyse(ds, table.snapshot(), "burst", alive())
+		burst := analyse(ds, table.snapshot(), "burst", alive())
+		res.burst, res.burstMissing = burst.all, burst.missing
 		fmt.Fprintf(os.Stderr, "  %s deliveries in %s, load %s\n", commas(len(ds)), res.burstDur.Round(time.Millisecond), loadAvg())
 	}
 
@@ -433,7 +440,23 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 // response, the
 // deliveries that never came, and the median time from occurredAt to the
 // mutation's response (how much of the transaction occurredAt leaves out).
-func analyse(ds []delivery, events []*triggered, phase string, subscribers int) (all, first, reached, fromResp summary, missing int, commitLag time.Duration) {
+// phaseStats is what analyse makes of one phase's deliveries.
+type phaseStats struct {
+	all       summary // receive − occurredAt, every delivery
+	first     summary // per change, occurredAt → its first subscriber
+	reached   summary // per change, occurredAt → its last subscriber
+	fromResp  summary // receive − the mutation's response, every delivery
+	missing   int
+	commitLag time.Duration // median of occurredAt → the mutation's response
+	changes   []changeReach // the phase's changes in the order made
+}
+
+// changeReach is when one change reached its first and its last
+// subscriber, after its occurredAt.
+type changeReach struct{ first, last time.Duration }
+
+func analyse(ds []delivery, events []*triggered, phase string, subscribers int) phaseStats {
+	var st phaseStats
 	lat := make([]time.Duration, 0, len(ds))
 	resp := make([]time.Duration, 0, len(ds))
 	type perEvent struct {
@@ -466,19 +489,21 @@ func analyse(ds []delivery, events []*triggered, phase string, subscribers int) 
 		}
 		p := per[int32(i)]
 		if p == nil {
-			missing += subscribers
+			st.missing += subscribers
 			continue
 		}
-		missing += max(subscribers-p.n, 0)
+		st.missing += max(subscribers-p.n, 0)
 		reach = append(reach, time.Duration(p.last-p.occurred))
 		firsts = append(firsts, time.Duration(p.first-p.occurred))
 		lags = append(lags, ev.responded.Sub(time.Unix(0, p.occurred)))
+		st.changes = append(st.changes, changeReach{first: time.Duration(p.first - p.occurred), last: time.Duration(p.last - p.occurred)})
 	}
 	if len(lags) > 0 {
 		slices.Sort(lags)
-		commitLag = lags[len(lags)/2]
+		st.commitLag = lags[len(lags)/2]
 	}
-	return summarize(lat), summarize(firsts), summarize(reach), summarize(resp), missing, commitLag
+	st.all, st.first, st.reached, st.fromResp = summarize(lat), summarize(firsts), summarize(reach), summarize(resp)
+	return st
 }
 
 // waitFor polls cond every 2 ms until it holds (true), d passes or ctx ends
@@ -600,23 +625,24 @@ func printResults(rs []result, markdown bool) {
 	}
 	fmt.Println()
 	fmt.Println("Summary (latencies in ms, commit→client over every delivery of the fan-out phase):")
-	fmt.Printf("%-4s %7s %7s %7s %7s %8s %12s %9s %9s %6s\n", "", "subs", "p50", "p90", "p99", "max", "deliv/s", "KiB/sub", "RSS MiB", "load")
+	fmt.Printf("%-4s %7s %7s %7s %7s %8s %12s %12s %12s %9s %6s\n", "", "subs", "p50", "p90", "p99", "max", "deliv/s", "KiB/sub GC'd", "KiB/sub RSS+", "RSS MiB", "load")
 	for _, r := range rs {
-		fmt.Printf("%-4s %7d %7s %7s %7s %8s %12s %9s %9s %6s\n", r.transport, r.n, ms(r.fanout.P50), ms(r.fanout.P90), ms(r.fanout.P99), ms(r.fanout.Max),
-			commas(int(r.burstRate)), memOr(r.perSub, r.rssIdle), mibOr(r.rssIdle), r.loadEnd)
+		fmt.Printf("%-4s %7d %7s %7s %7s %8s %12s %12s %12s %9s %6s\n", r.transport, r.n, ms(r.fanout.P50), ms(r.fanout.P90), ms(r.fanout.P99), ms(r.fanout.Max),
+			commas(int(r.burstRate)), r.perSubGCd(), memOr(r.perSub, r.rssIdle), mibOr(r.rssIdle), r.loadEnd)
 	}
+	fmt.Println("KiB/sub GC'd: the server's RSS per idle subscriber right after a forced GC (needs --profile); RSS+: its growth without one, which also counts the garbage that setting the subscribers up left")
 	if markdown {
 		fmt.Println()
-		fmt.Println("| transport | subscribers | p50 ms | p90 ms | p99 ms | max ms | all reached (p50/max) ms | deliveries/s (burst) | server CPU µs/delivery | server KiB per idle subscriber | server RSS MiB | load avg (start/end) |")
-		fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+		fmt.Println("| transport | subscribers | p50 ms | p90 ms | p99 ms | max ms | all reached (p50/max) ms | deliveries/s (burst) | server CPU µs/delivery | server KiB per idle subscriber (after a GC) | (RSS growth, no GC) | server RSS MiB | load avg (start/end) |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 		for _, r := range rs {
 			cpu := "n/a"
 			if r.serverCPU > 0 {
 				cpu = fmt.Sprintf("%.0f", float64(r.serverCPU.Microseconds())/float64(max(r.fanout.N, 1)))
 			}
-			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s | %s / %s |\n", wsName(r.transport), commas(r.n),
+			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s / %s |\n", wsName(r.transport), commas(r.n),
 				ms(r.fanout.P50), ms(r.fanout.P90), ms(r.fanout.P99), ms(r.fanout.Max), ms(r.allReached.P50), ms(r.allReached.Max),
-				commas(int(r.burstRate)), cpu, memOr(r.perSub, r.rssIdle), mibOr(r.rssIdle), r.loadStart, r.loadEnd)
+				commas(int(r.burstRate)), cpu, r.perSubGCd(), memOr(r.perSub, r.rssIdle), mibOr(r.rssIdle), r.loadStart, r.loadEnd)
 		}
 	}
 }
@@ -626,6 +652,15 @@ func wsName(t string) string {
 		return "WebSocket (graphql-transport-ws)"
 	}
 	return "SSE (distinct connections)"
+}
+
+// perSubGCd is the server's RSS per idle subscriber measured right after a
+// forced GC, "n/a" without --profile (nothing else can make it collect).
+func (r result) perSubGCd() string {
+	if r.rssIdleGC == 0 || r.rssBaseGC == 0 {
+		return "n/a"
+	}
+	return kib(float64(r.rssIdleGC-r.rssBaseGC) / float64(max(r.opened, 1)))
 }
 
 func memOr(perSub float64, rss int64) string {

@@ -67,7 +67,11 @@ func TestAnalyse(t *testing.T) {
 		{sub: 0, event: 2, occurred: at(1002), recv: at(1004)},
 		{sub: 1, event: 2, occurred: at(1002), recv: at(1006)},
 	}
-	all, first, reached, fromResp, missing, lag := analyse(ds, events, "fanout", 3)
+	st := analyse(ds, events, "fanout", 3)
+	all, first, reached, fromResp, missing, lag := st.all, st.first, st.reached, st.fromResp, st.missing, st.commitLag
+	if len(st.changes) != 2 || st.changes[0] != (changeReach{10 * time.Millisecond, 30 * time.Millisecond}) || st.changes[1] != (changeReach{2 * time.Millisecond, 4 * time.Millisecond}) {
+		t.Errorf("changes = %+v; want a: 10–30 ms, b: 2–4 ms", st.changes)
+	}
 	if all.N != 5 || all.Max != 30*time.Millisecond || all.Min != 2*time.Millisecond {
 		t.Errorf("all = %+v; want 5 samples from 2 ms to 30 ms", all)
 	}
