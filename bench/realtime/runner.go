@@ -58,6 +58,7 @@ type result struct {
 	timeouts   int
 	serverCPU  time.Duration // during the fan-out phase
 	genFanCPU  time.Duration // the generator's own, during the fan-out phase
+	fanGCs     int           // collections the server finished during the fan-out (own server)
 	fanEvents  int
 
 	burstEvents    int
@@ -355,13 +356,13 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 		}
 		defer func() { _ = t.debug.hook(context.WithoutCancel(ctx), "/bench/cpu/stop") }()
 	}
-	genFan0 := selfCPU()
+	genFan0, fanGCs0 := selfCPU(), t.own.gcCount()
 	lastPrint := time.Now()
 	for i := range o.events {
 		sleepCtx(ctx, o.gap)
 		want := rec.delivered.Load() + int64(alive())
 		start := time.Now()
-		cost0 := changeCost(t.pid)
+		cost0, gcs0 := changeCost(t.pid), t.own.gcCount()
 		if _, err := ch.fire(ctx, "fanout"); err != nil {
 			return res, fmt.Errorf("change %d: %w", i+1, err)
 		}
@@ -373,8 +374,8 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 		}
 		if o.perChange {
 			c := changeCost(t.pid).since(cost0)
-			fmt.Fprintf(os.Stderr, "  change %d: all reached %s after the mutation was sent; meanwhile server CPU %s, generator CPU %s, machine idle %.0f%%\n",
-				i+1, time.Since(start).Round(time.Millisecond), c.server, c.generator.Round(time.Millisecond), c.idlePercent())
+			fmt.Fprintf(os.Stderr, "  change %d: all reached %s after the mutation was sent; meanwhile server CPU %s, generator CPU %s, machine idle %.0f%%, server GCs %d\n",
+				i+1, time.Since(start).Round(time.Millisecond), c.server, c.generator.Round(time.Millisecond), c.idlePercent(), t.own.gcCount()-gcs0)
 		}
 		if time.Since(lastPrint) > 2*time.Second || i == o.events-1 {
 			fmt.Fprintf(os.Stderr, "  change %d/%d reached %s/%s in %s, load %s\n", i+1, o.events,
@@ -387,6 +388,7 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 		res.serverCPU = cpu1 - cpu0
 	}
 	res.genFanCPU = selfCPU() - genFan0
+	res.fanGCs = t.own.gcCount() - fanGCs0
 	res.fanEvents = o.events
 	fanDeliveries := rec.take()
 	events := table.snapshot()
@@ -600,6 +602,11 @@ func (r result) print() {
 		fmt.Fprintf(&b, "  server CPU %s for %s deliveries: %.1f µs per delivery; the generator's own meanwhile: %.1f µs per delivery\n",
 			r.serverCPU.Round(time.Millisecond), commas(f.N), float64(r.serverCPU.Microseconds())/float64(max(f.N, 1)),
 			float64(r.genFanCPU.Microseconds())/float64(max(f.N, 1)))
+	}
+	if r.fanGCs > 0 {
+		// A collection marks every subscriber's structures: 10,000 of them
+		// take it a good part of a change's CPU.
+		fmt.Fprintf(&b, "  the server collected garbage %d time(s) during the fan-out\n", r.fanGCs)
 	}
 	if r.missing > 0 || r.timeouts > 0 {
 		fmt.Fprintf(&b, "  MISSING %s deliveries; %d changes timed out\n", commas(r.missing), r.timeouts)

@@ -323,6 +323,17 @@ func (s *ownServer) lastGC() (gcLine, bool) {
 	return s.gcs[len(s.gcs)-1], true
 }
 
+// gcCount is how many collections the server has reported; 0 for a server
+// that is not ours.
+func (s *ownServer) gcCount() int {
+	if s == nil {
+		return 0
+	}
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	return len(s.gcs)
+}
+
 func (s *ownServer) pid() int {
 	if s == nil || s.cmd == nil || s.cmd.Process == nil {
 		return 0
