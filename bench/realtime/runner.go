@@ -436,12 +436,6 @@ func runOne(ctx context.Context, o *options, t target, transport string, n int) 
 	return res, nil
 }
 
-// analyse turns one phase's deliveries into latency figures: every delivery
-// from its event's commit stamp (occurredAt), each change's time until the
-// first and the last subscriber had it, every delivery from the mutation's
-// response, the
-// deliveries that never came, and the median time from occurredAt to the
-// mutation's response (how much of the transaction occurredAt leaves out).
 // phaseStats is what analyse makes of one phase's deliveries.
 type phaseStats struct {
 	all       summary // receive − occurredAt, every delivery
@@ -457,6 +451,12 @@ type phaseStats struct {
 // subscriber, after its occurredAt.
 type changeReach struct{ first, last time.Duration }
 
+// analyse turns one phase's deliveries into latency figures: every delivery
+// from its event's commit stamp (occurredAt), each change's time until the
+// first and the last subscriber had it, every delivery from the mutation's
+// response, the deliveries that never came, and the median time from
+// occurredAt to the mutation's response (how much of the transaction
+// occurredAt leaves out).
 func analyse(ds []delivery, events []*triggered, phase string, subscribers int) phaseStats {
 	var st phaseStats
 	lat := make([]time.Duration, 0, len(ds))

@@ -1,6 +1,9 @@
 // Command tcpfloor measures what fanning one small message out to N
 // loopback TCP connections costs on this machine with no GraphQL, JSON or
-// WebSocket framing at all: the floor under bench/realtime's figures.
+// WebSocket framing at all, through the standard library's net.Conn on
+// both sides: a reference beside bench/realtime's figures (no longer a
+// floor under them: the server and its generator have shed the runtime's
+// poller and its hand-offs around each system call, which this still pays).
 //
 // A writer process (this program, re-run as a child) accepts N connections
 // and, each round, writes one message stamped with the round's start to
@@ -30,7 +33,7 @@ func main() {
 	rounds := flag.Int("rounds", 20, "messages per connection")
 	size := flag.Int("size", 300, "message size in bytes (a next message of bench/realtime is about 300)")
 	writers := flag.Int("writers", 1, "writer goroutines, each writing to its share of the connections")
-	gap := flag.Duration("gap", 0, "pause before each round, as between sparse events (an idle connection's first message costs more)")
+	gap := flag.Duration("gap", 0, "pause before each round, as between sparse events")
 	writerAddr := flag.String("writer", "", "internal: run as the writer on this address")
 	flag.Parse()
 	raiseFileLimit(uint64(*n) + 100)
