@@ -11,12 +11,8 @@ import (
 // waitReadable waits until conn has data to read (or its end, or an error)
 // without reading it, honouring conn's read deadline.
 func waitReadable(conn net.Conn) error {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	raw := rawConnOf(conn)
+	if raw == nil {
 		return nil
 	}
 	var peek [1]byte
