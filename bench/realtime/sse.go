@@ -94,11 +94,7 @@ func (s *sseStream) data(b []byte, recv int64) bool {
 	if !s.chunked {
 		return s.feed(b, recv)
 	}
-	p := b
-	if len(s.raw) > 0 {
-		s.raw = append(s.raw, b...)
-		p = s.raw
-	}
+	p := afterLeftover(&s.raw, b)
 	for len(p) > 0 {
 		switch {
 		case s.left > 0:
@@ -140,11 +136,7 @@ func (s *sseStream) data(b []byte, recv int64) bool {
 // each event a blank line ends. A line cut off at the end of b waits in
 // body for the rest.
 func (s *sseStream) feed(b []byte, recv int64) bool {
-	p := b
-	if len(s.body) > 0 {
-		s.body = append(s.body, b...)
-		p = s.body
-	}
+	p := afterLeftover(&s.body, b)
 	for {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {

@@ -236,6 +236,17 @@ func readServerFrame(br *bufio.Reader) (op byte, payload []byte, err error) {
 	}
 }
 
+// afterLeftover is b, or b appended to what an earlier read left
+// unfinished in *left: a read that completes everything it holds is parsed
+// where it was read, without a copy.
+func afterLeftover(left *[]byte, b []byte) []byte {
+	if len(*left) == 0 {
+		return b
+	}
+	*left = append(*left, b...)
+	return *left
+}
+
 func closeError(payload []byte) error {
 	if len(payload) < 2 {
 		return errors.New("websocket closed")
@@ -255,11 +266,7 @@ type wsStream struct {
 }
 
 func (s *wsStream) data(b []byte, recv int64) bool {
-	p := b
-	if len(s.pending) > 0 {
-		s.pending = append(s.pending, b...)
-		p = s.pending
-	}
+	p := afterLeftover(&s.pending, b)
 	for {
 		op, fin, payload, size, err := parseServerFrame(p)
 		if err != nil {
